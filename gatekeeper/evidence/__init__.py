@@ -1,0 +1,1 @@
+"""Evidence: what gatekeeper saw about a model version, gathered before any check runs."""

@@ -1,0 +1,1 @@
+"""Playbooks: the declared gate for one registered model, three milestones in order."""
