@@ -61,18 +61,28 @@ class Evidence:
     """Everything checks may look at for one evaluation."""
 
     candidate: VersionEvidence
-    baseline: VersionEvidence | None = None
-    baseline_alias: str | None = None
+    baselines: Mapping[str, VersionEvidence | None] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def baseline(self, alias: str) -> VersionEvidence | None:
+        """The version ``alias`` pointed to when evidence was collected, or None if unset."""
+        return self.baselines.get(alias)
 
 
 @dataclass(frozen=True)
 class EvidenceRequest:
     """What the checks of one milestone need, so a source reads no more than that."""
 
-    baseline_alias: str | None = None
+    baseline_aliases: frozenset[str] = frozenset()
     artifacts: bool = False
     model_info: bool = False
+
+    def merge(self, other: EvidenceRequest) -> EvidenceRequest:
+        return EvidenceRequest(
+            baseline_aliases=self.baseline_aliases | other.baseline_aliases,
+            artifacts=self.artifacts or other.artifacts,
+            model_info=self.model_info or other.model_info,
+        )
 
 
 class EvidenceSource(abc.ABC):
@@ -84,4 +94,8 @@ class EvidenceSource(abc.ABC):
 
     @abc.abstractmethod
     def collect(self, name: str, version: str, request: EvidenceRequest) -> Evidence:
-        """Read the candidate (and baseline, if asked) in one go."""
+        """Read the candidate, and each baseline alias asked for, in one go.
+
+        A baseline alias that is not set maps to ``None``; an unknown model or version raises
+        InvalidInputError; an unreachable registry raises EvidenceSourceError.
+        """
