@@ -6,9 +6,9 @@ YAML keys equal these field names. ``gatekeeper schema`` prints the JSON Schema 
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Annotated, Self, Union
+from typing import TYPE_CHECKING, Annotated, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from gatekeeper.checks import CHECK_KINDS
 from gatekeeper.checks.interface import CheckSpecBase, Strict
@@ -66,14 +66,15 @@ class Playbook(Strict):
     )
     milestones: tuple[Milestone, ...] = Field(min_length=3, max_length=3)
 
-    @model_validator(mode="after")
-    def _check_milestones(self) -> Self:
-        stages = [m.stage for m in self.milestones]
-        if stages != list(STAGE_ORDER):
-            order = ", ".join(s.value for s in stages)
-            raise ValueError(f"milestones out of order: stages are {order}, "
-                             f"expected {', '.join(s.value for s in STAGE_ORDER)}")
-        return self
+    @field_validator("milestones")
+    @classmethod
+    def _check_order(cls, milestones: tuple[Milestone, ...]) -> tuple[Milestone, ...]:
+        stages = [m.stage.value for m in milestones]
+        expected = [s.value for s in STAGE_ORDER]
+        if stages != expected:
+            raise ValueError(f"out of order: stages are {', '.join(stages)}; "
+                             f"expected {', '.join(expected)}")
+        return milestones
 
     def milestone(self, milestone_id: str) -> Milestone | None:
         return next((m for m in self.milestones if m.id == milestone_id), None)

@@ -1,0 +1,19 @@
+"""Builds the real adapters (MLflow, audit log, identity) for a command. Kept apart so the
+pipeline in ``gate.py`` takes them as arguments and tests can pass fakes or real ones."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+def for_check(tracking_uri: str | None, audit_log: Path) -> dict[str, Any]:
+    from gatekeeper.audit import AuditLog, current_identity
+    from gatekeeper.evidence.mlflow_source import MlflowSource
+    from gatekeeper.mlflow_env import default_tracking_uri
+    from gatekeeper.registry import MlflowRegistry
+
+    uri = tracking_uri or default_tracking_uri()
+    return {"source": MlflowSource(uri), "audit": AuditLog(audit_log),
+            "registry": MlflowRegistry(uri), "identity": current_identity(os.environ)}

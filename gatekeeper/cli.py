@@ -1,0 +1,159 @@
+"""The command line: parse options, call one domain function, render, return the exit code.
+
+Heavy imports (MLflow) happen inside the commands that need them, so `--help`, `validate`
+and `schema` stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from gatekeeper import __version__
+from gatekeeper.errors import ExitCode, GatekeeperError, InvalidInputError, ValidationError
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_AUDIT_LOG = Path(".gatekeeper") / "audit.jsonl"
+
+
+def tracking_uri_option(func: F) -> F:
+    return click.option(
+        "--tracking-uri", envvar="GATEKEEPER_TRACKING_URI", metavar="URI",
+        help="MLflow tracking/registry URI [default: MLFLOW_TRACKING_URI, else "
+             "sqlite:///.gatekeeper/mlflow.db]")(func)
+
+
+def audit_log_option(func: F) -> F:
+    return click.option(
+        "--audit-log", envvar="GATEKEEPER_AUDIT_LOG", type=click.Path(path_type=Path),
+        default=DEFAULT_AUDIT_LOG, show_default=True, help="Append-only audit log (JSONL).")(func)
+
+
+def output_option(func: F) -> F:
+    return click.option(
+        "-o", "--output", "outputs", multiple=True, envvar="GATEKEEPER_OUTPUT",
+        metavar="FMT[=PATH]", help="Output format, optionally to a file; repeatable. "
+        "Formats: json, text. [default: text]")(func)
+
+
+def version_options(func: F) -> F:
+    func = click.option("--alias", envvar="GATEKEEPER_ALIAS",
+                        help="Gate the version this MLflow alias points to.")(func)
+    func = click.option("--version", "version", envvar="GATEKEEPER_VERSION",
+                        help="Model version number.")(func)
+    func = click.option("--model", required=True, envvar="GATEKEEPER_MODEL",
+                        help="Registered model name.")(func)
+    return click.option("--milestone", required=True, envvar="GATEKEEPER_MILESTONE",
+                        help="Milestone id from the playbook.")(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gatekeeper")
+def cli() -> None:
+    """Decide whether an ML model version may be promoted, and prove why.
+
+    Exit codes: 0 passed, 1 blocked, 2 invalid input, 3 no verdict (infrastructure),
+    4 publishing failed with --require-publish.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def validate(paths: Sequence[Path]) -> int:
+    """Validate playbooks and policies (default: playbooks/ and policies/). Nothing is
+    evaluated."""
+    from gatekeeper.validate import validate_paths
+
+    report = validate_paths(paths or (Path("playbooks"), Path("policies")))
+    click.echo(report.summary())
+    return int(ExitCode.PASSED)
+
+
+@cli.command()
+@click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
+@version_options
+@click.option("--promote", is_flag=True, help="On a pass, set the milestone's MLflow alias.")
+@tracking_uri_option
+@audit_log_option
+@output_option
+def check(playbook: Path, model: str, version: str | None, alias: str | None, milestone: str,
+          promote: bool, tracking_uri: str | None, audit_log: Path,
+          outputs: Sequence[str]) -> int:
+    """Evaluate one milestone of PLAYBOOK for one model version; record and print the verdict."""
+    from gatekeeper import adapters
+    from gatekeeper.gate import GateRequest, run_gate
+    from gatekeeper.render import parse_outputs, write_outputs
+
+    targets = parse_outputs(outputs)
+    request = GateRequest(playbook, model, *_version_or_alias(version, alias), milestone,
+                          promote=promote)
+    result = run_gate(request, **adapters.for_check(tracking_uri, audit_log))
+    write_outputs(result, targets)
+    return int(result.exit_code)
+
+
+@cli.command("schema")
+def schema_command() -> int:
+    """Print the JSON Schema of the playbook format."""
+    from gatekeeper.schema import playbook_schema_text
+
+    click.echo(playbook_schema_text(), nl=False)
+    return int(ExitCode.PASSED)
+
+
+def _version_or_alias(version: str | None, alias: str | None) -> tuple[str | None, str | None]:
+    if (version is None) == (alias is None):
+        raise InvalidInputError("give exactly one of --version or --alias")
+    return version, alias
+
+
+def _register_subcommands() -> None:
+    from gatekeeper.cli_audit import audit_group
+
+    cli.add_command(audit_group)
+
+
+_register_subcommands()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: one place maps every error to its exit code, no tracebacks."""
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = cli.main(args=list(argv) if argv is not None else None,
+                        prog_name="gatekeeper", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitCode.INVALID_INPUT)
+    except click.Abort:
+        click.echo("gatekeeper: aborted", err=True)
+        return int(ExitCode.NO_VERDICT)
+    except GatekeeperError as exc:
+        report_error(exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("gatekeeper: interrupted; nothing was promoted", err=True)
+        return int(ExitCode.NO_VERDICT)
+    return int(code or 0)
+
+
+def report_error(exc: GatekeeperError) -> None:
+    if isinstance(exc, ValidationError):
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        files = len({p.file for p in exc.problems})
+        click.echo(f"gatekeeper: {len(exc.problems)} problem(s) in {files} file(s)", err=True)
+    else:
+        click.echo(f"gatekeeper: error: {exc}", err=True)
+    if exc.hint and not os.environ.get("GATEKEEPER_NO_HINTS"):
+        click.echo(f"hint: {exc.hint}", err=True)
