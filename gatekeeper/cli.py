@@ -97,6 +97,63 @@ def check(playbook: Path, model: str, version: str | None, alias: str | None, mi
     return int(result.exit_code)
 
 
+@cli.command()
+@click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
+@version_options
+@click.option("--max-age", default="24h", show_default=True, envvar="GATEKEEPER_MAX_AGE",
+              help="Oldest passing decision accepted, e.g. 90m, 24h, 7d.")
+@click.option("--now", envvar="GATEKEEPER_NOW", metavar="ISO8601",
+              help="Evaluate expiry at this instant instead of the clock (reproducible runs).")
+@tracking_uri_option
+@audit_log_option
+def promote(playbook: Path, model: str, version: str | None, alias: str | None, milestone: str,
+            max_age: str, now: str | None, tracking_uri: str | None, audit_log: Path) -> int:
+    """Set the milestone's alias on a recorded pass (refuses without one)."""
+    from gatekeeper import adapters
+    from gatekeeper.gate import GateRequest, run_promote
+    from gatekeeper.timeparse import parse_duration, parse_instant
+
+    request = GateRequest(playbook, model, *_version_or_alias(version, alias), milestone)
+    outcome = run_promote(request, **adapters.for_check(tracking_uri, audit_log),
+                          max_age=parse_duration(max_age, "--max-age"),
+                          now=parse_instant(now, "--now"))
+    if outcome.promoted is None:
+        click.echo(f"refused: {outcome.reason}")
+        return int(ExitCode.BLOCKED)
+    p = outcome.promoted
+    before = f" (was version {p.previous_version})" if p.previous_version else ""
+    click.echo(f"promoted: alias '{p.alias}' -> version {p.version}{before}; "
+               f"decision {outcome.decision_hash}")
+    return int(ExitCode.PASSED)
+
+
+@cli.command()
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".gatekeeper"), show_default=True, envvar="GATEKEEPER_WORKDIR",
+              help="Where the demo registry, audit log and results are written.")
+@click.option("--playbook", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("playbooks") / "demo-classifier.yaml", show_default=True,
+              help="The example playbook the demo versions are gated with.")
+def demo(workdir: Path, playbook: Path) -> int:
+    """Seed a local SQLite MLflow registry with demo versions and gate them."""
+    from gatekeeper.demo import MODEL_NAME, demo_tracking_uri, run_demo
+
+    if not playbook.is_file():
+        raise InvalidInputError(f"--playbook: {playbook} not found",
+                                hint="run from the gatekeeper checkout, or pass --playbook")
+    click.echo(f"gatekeeper demo: registry {demo_tracking_uri(workdir)}")
+    gated = run_demo(workdir, playbook, progress=lambda line: click.echo(line, err=True))
+    click.echo("")
+    for item in gated:
+        click.echo(f"v{item.version} {item.milestone:<6} {item.decision.upper():<6} "
+                   f"{item.summary}  [{item.result_path}]")
+    click.echo(f"\naudit log: {workdir / 'audit.jsonl'}   results: {workdir / 'results'}")
+    click.echo("re-run one: gatekeeper check " + f"{playbook} --model {MODEL_NAME} "
+               f"--version 3 --milestone serve --tracking-uri {demo_tracking_uri(workdir)} "
+               f"--audit-log {workdir / 'audit.jsonl'}")
+    return int(ExitCode.PASSED)
+
+
 @cli.command("schema")
 def schema_command() -> int:
     """Print the JSON Schema of the playbook format."""

@@ -5,19 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from gatekeeper import __version__
-from gatekeeper.audit import AuditLog, Identity, decision_entry, promotion_entry
+from gatekeeper.audit import (
+    AuditLog,
+    Identity,
+    decision_entry,
+    promotion_entry,
+    recorded_promotion_entry,
+    refusal_entry,
+)
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.evaluate import evaluate_milestone, evidence_request
-from gatekeeper.evidence.interface import Evidence, EvidenceSource
+from gatekeeper.evidence.interface import Evidence, EvidenceRequest, EvidenceSource
 from gatekeeper.gitinfo import playbook_commit
 from gatekeeper.playbook.loader import LoadedPlaybook, find_milestone, load_playbook
 from gatekeeper.playbook.model import Milestone
 from gatekeeper.result import (
+    AuditRef,
     BaselineRef,
     Decision,
     MilestoneRef,
@@ -87,13 +95,11 @@ def promote(result: Result, milestone: Milestone, registry: Registry, audit: Aud
             identity: Identity) -> Result:
     """Set the milestone's alias on a recorded pass, tag the version, record the promotion."""
     assert result.audit is not None and result.decision is Decision.PASS
-    prefix = f"gatekeeper.{milestone.id}"
-    tags = {f"{prefix}.decision": result.decision.value,
-            f"{prefix}.playbook_digest": result.playbook.digest,
-            f"{prefix}.audit_hash": result.audit.hash}
+    tags = promotion_tags(milestone.id, result.playbook.digest, result.audit.hash)
     previous = registry.promote(result.model.name, result.model.version, milestone.alias, tags)
-    promoted = result.with_promotion(Promotion(milestone.alias, result.model.version, previous))
-    audit.append(promotion_entry(promoted, identity))
+    promotion = Promotion(milestone.alias, result.model.version, previous)
+    promoted = result.with_promotion(promotion)
+    audit.append(promotion_entry(promoted, promotion, identity))
     return promoted
 
 
@@ -102,3 +108,61 @@ def _baseline(evidence: Evidence, loaded: LoadedPlaybook) -> BaselineRef | None:
     found = evidence.baseline(alias) if alias else None
     return BaselineRef(alias, found.version, found.run_id) if alias and found else None
 
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    """What ``gatekeeper promote`` did: promoted (with the alias move) or refused (why)."""
+
+    promoted: Promotion | None
+    reason: str
+    decision_hash: str | None = None
+
+
+def run_promote(request: GateRequest, source: EvidenceSource, audit: AuditLog,
+                registry: Registry, identity: Identity, max_age: timedelta,
+                now: datetime) -> PromotionOutcome:
+    """Promote on a recorded, recent pass of the same playbook digest, after every earlier
+    milestone passed; otherwise refuse and record the refusal."""
+    loaded, milestone = load_for(request)
+    version = source.resolve_version(request.model, request.version, request.alias)
+    candidate = source.collect(request.model, version, EvidenceRequest()).candidate
+    model = ModelRef(candidate.name, candidate.version, candidate.run_id, candidate.source)
+    playbook = PlaybookRef(loaded.path, loaded.digest, playbook_commit(request.playbook))
+    decision = audit.find_decision(request.model, version, candidate.run_id, milestone.id,
+                                   playbook_digest=loaded.digest)
+    reason = _refusal(decision, max_age, now, milestone.id)
+    for earlier in loaded.playbook.earlier(milestone.id):
+        if reason is None and audit.find_decision(request.model, version, candidate.run_id,
+                                                  earlier.id) is None:
+            reason = f"earlier milestone '{earlier.id}' has not passed for version {version}"
+    if reason is not None:
+        audit.append(refusal_entry(model, milestone.id, playbook, reason, identity,
+                                   alias=milestone.alias))
+        return PromotionOutcome(None, reason)
+    assert decision is not None
+    decision_ref = AuditRef(str(audit.path), int(decision["seq"]), str(decision["hash"]))
+    tags = promotion_tags(milestone.id, loaded.digest, decision_ref.hash)
+    previous = registry.promote(request.model, version, milestone.alias, tags)
+    promotion = Promotion(milestone.alias, version, previous)
+    audit.append(recorded_promotion_entry(model, milestone.id, playbook, promotion,
+                                          decision_ref, identity))
+    return PromotionOutcome(promotion, "recorded pass", decision_ref.hash)
+
+
+def _refusal(decision: Mapping[str, object] | None, max_age: timedelta, now: datetime,
+             milestone: str) -> str | None:
+    if decision is None:
+        return (f"no passing decision for milestone '{milestone}' with this playbook digest "
+                "in the audit log; run `gatekeeper check` first")
+    recorded = datetime.fromisoformat(str(decision["recorded_at"]).replace("Z", "+00:00"))
+    if now - recorded > max_age:
+        return (f"the passing decision (record {decision['seq']}, {decision['recorded_at']}) "
+                f"is older than {max_age}; run `gatekeeper check` again")
+    return None
+
+
+def promotion_tags(milestone_id: str, digest: str, audit_hash: str) -> dict[str, str]:
+    prefix = f"gatekeeper.{milestone_id}"
+    return {f"{prefix}.decision": "pass", f"{prefix}.playbook_digest": digest,
+            f"{prefix}.audit_hash": audit_hash}

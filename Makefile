@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh machine (only Python 3.11/3.12 and the package
+# registries needed): `make demo` runs the embedded default, `make test` the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+
+.PHONY: demo test lint bench schema clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gatekeeper validate
+	$(BIN)/gatekeeper demo
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check gatekeeper tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/startup.py
+
+schema: $(STAMP)
+	$(BIN)/gatekeeper schema > gatekeeper/schema/playbook.schema.json
+
+clean:
+	rm -rf $(VENV) .gatekeeper .pytest_cache .mypy_cache .ruff_cache
