@@ -92,7 +92,9 @@ def _walk(node: yaml.Node, loc: Loc, marks: dict[Loc, tuple[int, int]],
                 first = marks[child][0]
                 yield Problem(name, line, col, format_loc(child),
                               f"duplicate key '{key}' (first at line {first})")
-                continue
+                # YAML keeps the last value: point later messages at the one in effect.
+                for stale in [k for k in marks if k[: len(child)] == child]:
+                    del marks[stale]
             marks[child] = _pos(key_node)
             yield from _walk(value_node, child, marks, name)
     elif isinstance(node, yaml.SequenceNode):
@@ -128,6 +130,8 @@ def _data_loc(data: Any, loc: Sequence[Any]) -> Loc:
     out: list[str | int] = []
     current = data
     for index, part in enumerate(loc):
+        if part == "[key]":
+            continue  # pydantic's marker for "the key itself" of a dict entry
         if isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             current = current[part]
         elif isinstance(current, Mapping) and part in current:
