@@ -61,8 +61,9 @@ class BaselineComparison(CheckSpecBase):
             raise ValueError(f"set at least one margin: {names}")
         if regressions and improvements:
             raise ValueError(
-                f"{_quoted(regressions)} and {_quoted(improvements)} exclude each other: "
-                "a comparison either allows a regression or requires an improvement")
+                f"regression margins ({_quoted(regressions)}) and improvement margins "
+                f"({_quoted(improvements)}) exclude each other: a comparison either allows a "
+                "regression or requires an improvement")
         return self
 
     def margins(self) -> dict[str, float]:
@@ -71,7 +72,7 @@ class BaselineComparison(CheckSpecBase):
 
 
 def _quoted(names: list[str]) -> str:
-    return " and ".join(f"'{n}'" for n in names)
+    return ", ".join(f"'{n}'" for n in names)
 
 
 @dataclass(frozen=True)
