@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from gatekeeper.checks.interface import Strict
+from gatekeeper.strict import Strict
 
 BYTES_PER_GB = 1_000_000_000
 

@@ -9,6 +9,7 @@ pilot figures stand for what a load test and a pilot would log; they are seeded 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -138,10 +139,8 @@ def seed_registry(uri: str, workdir: Path, progress: Callable[[str], None]) -> N
 def _delete_demo_model(client: Any) -> None:
     from mlflow.exceptions import MlflowException
 
-    try:
+    with contextlib.suppress(MlflowException):  # first run: nothing to delete
         client.delete_registered_model(MODEL_NAME)
-    except MlflowException:
-        pass  # first run: nothing to delete
 
 
 def _experiment(client: Any, workdir: Path) -> str:

@@ -31,7 +31,7 @@ def evaluate_check(spec: CheckSpecBase, evidence: Evidence) -> Outcome:
     """Run one check; a check that raises is an ``error`` (fail closed), never a pass."""
     try:
         return CHECK_KINDS[spec.kind].evaluate(spec, evidence)
-    except Exception as exc:  # noqa: BLE001 - any bug in a check must block, not crash the gate
+    except Exception as exc:
         return Outcome(Status.ERROR, f"check could not be evaluated: {type(exc).__name__}: {exc}")
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pydantic
 from pydantic import Field
 
-from gatekeeper.checks.interface import Category, Strict
+from gatekeeper.checks.interface import Category
 from gatekeeper.errors import Problem
 from gatekeeper.playbook.model import Playbook, Stage
+from gatekeeper.strict import Strict
 from gatekeeper.yamlsrc import Document, pydantic_problems, read_document
 
 

@@ -132,9 +132,7 @@ def _data_loc(data: Any, loc: Sequence[Any]) -> Loc:
     for index, part in enumerate(loc):
         if part == "[key]":
             continue  # pydantic's marker for "the key itself" of a dict entry
-        if isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            current = current[part]
-        elif isinstance(current, Mapping) and part in current:
+        if (isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)) or (isinstance(current, Mapping) and part in current):
             current = current[part]
         elif isinstance(current, Mapping) and index == len(loc) - 1:
             current = None

@@ -1,7 +1,7 @@
 """The registry of check kinds: one module per kind, one line here.
 
 Adding a kind = one module with a ``KIND``, one line in ``CHECK_KINDS``, one test file, one row
-in docs/playbook.md.
+in docs/checks.md.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest
+from gatekeeper.strict import Strict
 
 
 class Status(enum.StrEnum):
@@ -36,17 +37,11 @@ class Category(enum.StrEnum):
     GOVERNANCE = "governance"
 
 
-class Strict(BaseModel):
-    """Base of every playbook model: immutable, and unknown keys are errors (a typo must
-    never weaken a gate)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 class CheckSpecBase(Strict):
     """Fields every check has, whatever its kind."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Stable id, unique per milestone.")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+                    description="Stable id, unique per milestone.")
     kind: str
     category: Category
     blocking: bool = Field(

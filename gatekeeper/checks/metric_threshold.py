@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
@@ -77,17 +78,18 @@ def describe(status: Status, key: str, value: float, bounds: Bounds) -> str:
 
 def evaluate(spec: MetricThreshold, evidence: Evidence) -> Outcome:
     cand = evidence.candidate
-    values = {Section.METRICS: cand.metrics, Section.PARAMS: cand.params,
-              Section.TAGS: cand.run_tags}[spec.source]
+    values: Mapping[str, object] = {Section.METRICS: cand.metrics, Section.PARAMS: cand.params,
+                                    Section.TAGS: cand.run_tags}[spec.source]
     ref = cand.ref(spec.source.value, spec.key)
     if spec.key not in values:
         return missing(f"{spec.source.value[:-1]} '{spec.key}'", f"run {cand.run_id}", ref)
     raw = values[spec.key]
     try:
-        value = float(raw)
+        value = float(str(raw))
     except ValueError:
-        return Outcome(Status.ERROR, f"{spec.source.value[:-1]} '{spec.key}' = {raw!r} is not a number",
-                       observed=raw, threshold=spec.threshold(), evidence={"value": ref})
+        what = f"{spec.source.value[:-1]} '{spec.key}' = {raw!r}"
+        return Outcome(Status.ERROR, f"{what} is not a number", observed=raw,
+                       threshold=spec.threshold(), evidence={"value": ref})
     status = spec.judge(value)
     return Outcome(status, describe(status, spec.key, value, spec), observed=value,
                    threshold=spec.threshold(), evidence={"value": ref})

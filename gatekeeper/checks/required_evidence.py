@@ -31,23 +31,21 @@ class RequiredEvidence(CheckSpecBase):
                             "signature.")
     input_example: bool = Field(default=False, description="The logged model must include an "
                                 "input example.")
-    # Shadows CheckSpecBase.description (free text) on purpose: the playbook key asks for the
-    # version's description, so this kind has no free-text description of its own.
-    description: bool = Field(  # type: ignore[assignment]
+    version_description: bool = Field(
         default=False, description="The model version must have a non-blank description.")
 
     @model_validator(mode="after")
     def _check_asks(self) -> Self:
         if not (self.tags or self.artifacts or self.signature or self.input_example
-                or self.description):
+                or self.version_description):
             raise ValueError("require at least one of 'tags', 'artifacts', 'signature', "
-                             "'input_example' or 'description'")
+                             "'input_example' or 'version_description'")
         return self
 
     def threshold(self) -> dict[str, Any]:
         asked: dict[str, Any] = {"tags": list(self.tags), "artifacts": list(self.artifacts),
                                  "signature": self.signature, "input_example": self.input_example,
-                                 "description": self.description}
+                                 "version_description": self.version_description}
         return {k: v for k, v in asked.items() if v}
 
 
@@ -103,7 +101,7 @@ def items(spec: RequiredEvidence, cand: VersionEvidence) -> list[Item]:
     found = [tag_item(cand, t) for t in spec.tags]
     found += [artifact_item(cand, p) for p in spec.artifacts]
     found += model_items(spec, cand)
-    if spec.description:
+    if spec.version_description:
         found.append(Item("description", "description", cand.ref("version", "description"),
                           bool(cand.description.strip())))
     return found

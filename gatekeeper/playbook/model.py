@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Union
 from pydantic import Field, field_validator
 
 from gatekeeper.checks import CHECK_KINDS
-from gatekeeper.checks.interface import CheckSpecBase, Strict
+from gatekeeper.checks.interface import CheckSpecBase
 from gatekeeper.costmodel import CostModel
+from gatekeeper.strict import Strict
 
 if TYPE_CHECKING:
     CheckSpec = CheckSpecBase

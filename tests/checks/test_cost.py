@@ -148,9 +148,6 @@ def test_invalid_specs_are_rejected(fields: dict[str, Any], message: str) -> Non
     assert message in [e["msg"] for e in caught.value.errors()]
 
 
-@pytest.mark.xfail(strict=True, reason="gatekeeper.costmodel imports checks.interface (for "
-                   "Strict), whose package imports cost, which needs costmodel: importing "
-                   "costmodel first is a circular import (fix belongs in costmodel.py)")
 def test_costmodel_can_be_imported_first() -> None:
     done = subprocess.run([sys.executable, "-c", "import gatekeeper.costmodel"],
                           capture_output=True, text=True, check=False)

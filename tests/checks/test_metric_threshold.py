@@ -104,8 +104,6 @@ def test_invalid_bounds_are_rejected(fields: dict[str, Any], message: str) -> No
     assert [e["msg"] for e in caught.value.errors()] == [message]
 
 
-@pytest.mark.xfail(strict=True, reason="a NaN bound is accepted and never fails (left to the "
-                   "owner of metric_threshold.py)")
 def test_nan_bound_is_rejected() -> None:
     with pytest.raises(pydantic.ValidationError):
         spec(max=float("nan"))

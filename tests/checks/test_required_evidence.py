@@ -17,7 +17,7 @@ MODEL_INFO = ModelInfo(uri="models:/m-4", flavors=("python_function", "sklearn")
                        has_signature=True, has_input_example=True)
 EVERYTHING = {"tags": ["owner", "data_classification"],
               "artifacts": ["model_card.md", "reports"],
-              "signature": True, "input_example": True, "description": True}
+              "signature": True, "input_example": True, "version_description": True}
 
 
 def spec(**fields: Any) -> RequiredEvidence:
@@ -123,11 +123,11 @@ def test_model_without_signature_or_example() -> None:
     ("Fraud scorer.", Status.PASS), ("", Status.ERROR), (" \n", Status.ERROR),
 ])
 def test_description_must_not_be_blank(description: str, status: Status) -> None:
-    assert run(spec(description=True), description=description).status is status
+    assert run(spec(version_description=True), description=description).status is status
 
 
 @pytest.mark.parametrize(("fields", "request_"), [
-    ({"tags": ["owner"], "description": True}, EvidenceRequest()),
+    ({"tags": ["owner"], "version_description": True}, EvidenceRequest()),
     ({"artifacts": ["model_card.md"]}, EvidenceRequest(artifacts=True)),
     ({"signature": True}, EvidenceRequest(model_info=True)),
     ({"input_example": True}, EvidenceRequest(model_info=True)),
@@ -144,12 +144,12 @@ def test_registered() -> None:
 
 @pytest.mark.parametrize(("fields", "message"), [
     ({}, "Value error, require at least one of 'tags', 'artifacts', 'signature', "
-     "'input_example' or 'description'"),
+     "'input_example' or 'version_description'"),
     ({"tags": [], "signature": False}, "Value error, require at least one of 'tags', "
-     "'artifacts', 'signature', 'input_example' or 'description'"),
+     "'artifacts', 'signature', 'input_example' or 'version_description'"),
     ({"tags": [""]}, "String should have at least 1 character"),
     ({"artifacts": "model_card.md"}, "Input should be a valid tuple"),
-    ({"description": "Governance evidence"}, "Input should be a valid boolean, unable to "
+    ({"version_description": "yes please"}, "Input should be a valid boolean, unable to "
      "interpret input"),
     ({"tags": ["owner"], "signatures": True}, "Extra inputs are not permitted"),
 ])

@@ -56,7 +56,7 @@ def test_load_fills_inherited_baseline_and_records_locations(tmp_path: Path) -> 
     loaded = load_playbook(path)
     check = loaded.playbook.milestones[0].checks[1]
     assert check.kind == "baseline_comparison"
-    assert getattr(check, "baseline") == "champion"
+    assert check.baseline == "champion"
     assert loaded.location("poc", "vs") is not None
     assert loaded.location("poc", "vs").line == 11  # type: ignore[union-attr]
     assert loaded.location("serve", "p99").line == 17  # type: ignore[union-attr]
