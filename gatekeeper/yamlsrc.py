@@ -132,7 +132,7 @@ def _data_loc(data: Any, loc: Sequence[Any]) -> Loc:
     for index, part in enumerate(loc):
         if part == "[key]":
             continue  # pydantic's marker for "the key itself" of a dict entry
-        if (isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)) or (isinstance(current, Mapping) and part in current):
+        if _has(current, part):
             current = current[part]
         elif isinstance(current, Mapping) and index == len(loc) - 1:
             current = None
@@ -140,6 +140,12 @@ def _data_loc(data: Any, loc: Sequence[Any]) -> Loc:
             continue
         out.append(part)
     return tuple(out)
+
+
+def _has(container: Any, part: Any) -> bool:
+    if isinstance(container, list):
+        return isinstance(part, int) and 0 <= part < len(container)
+    return isinstance(container, Mapping) and part in container
 
 
 def _message(err: Any, loc: Loc, data: Any, root: type[pydantic.BaseModel]) -> str:
