@@ -145,9 +145,10 @@ def demo(workdir: Path, playbook: Path) -> int:
     gated = run_demo(workdir, playbook, progress=lambda line: click.echo(line, err=True))
     click.echo("")
     for item in gated:
+        promoted = f"  ({item.promoted})" if item.promoted else ""
         click.echo(f"v{item.version} {item.milestone:<6} {item.decision.upper():<6} "
-                   f"{item.summary}  [{item.result_path}]")
-    click.echo(f"\naudit log: {workdir / 'audit.jsonl'}   results: {workdir / 'results'}")
+                   f"{item.reason}{promoted}")
+    click.echo(f"\naudit log: {workdir / 'audit.jsonl'}   JSON results: {workdir / 'results'}/")
     click.echo("re-run one: gatekeeper check " + f"{playbook} --model {MODEL_NAME} "
                f"--version 3 --milestone serve --tracking-uri {demo_tracking_uri(workdir)} "
                f"--audit-log {workdir / 'audit.jsonl'}")

@@ -10,6 +10,7 @@ pilot figures stand for what a load test and a pilot would log; they are seeded 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gatekeeper.mlflow_env import import_mlflow
+from gatekeeper.result import Decision, Result
 
 MODEL_NAME = "demo-classifier"
 PLAYBOOK = Path("playbooks") / "demo-classifier.yaml"
@@ -28,7 +30,7 @@ FAST_SERVING = {"latency.predict.p95_ms": 21.0, "latency.predict.p99_ms": 48.0,
                 "security.critical_vulnerabilities": 0.0, "privacy.pii_findings": 0.0}
 SLOW_SERVING = {**FAST_SERVING, "latency.predict.p95_ms": 74.0, "latency.predict.p99_ms": 161.0,
                 "throughput_rps": 95.0}
-PILOT = {"pilot.predict.p95_ms": 29.0, "pilot.predict.p99_ms": 66.0, "pilot.error_rate": 0.002,
+PILOT = {"latency.pilot.predict.p95_ms": 29.0, "latency.pilot.predict.p99_ms": 66.0, "pilot.error_rate": 0.002,
          "pilot.conversion_rate": 0.118}
 GOVERNANCE_TAGS = {"data_classification": "internal", "owner": "ds-lead@example.com"}
 MODEL_CARD = ("# demo-classifier\n\nIntended use: demo of gatekeeper. Training data: the "
@@ -59,7 +61,7 @@ VERSIONS = (
                 version_tags={"approved_by": "cab-2026-142"}),
     DemoVersion("blocked on latency at the serve milestone", None, 0.5, SLOW_SERVING,
                 milestones=("poc", "serve")),
-    DemoVersion("blocked on a quality regression against the champion", 2, 1.0, FAST_SERVING,
+    DemoVersion("blocked on a quality regression against the champion", 5, 1.0, FAST_SERVING,
                 milestones=("poc",)),
     DemoVersion("blocked on missing evidence (no model card, no data classification)", None,
                 1.0, FAST_SERVING, run_tags={"owner": "ds-lead@example.com"},
@@ -74,7 +76,8 @@ class Gated:
     story: str
     milestone: str
     decision: str
-    summary: str
+    reason: str
+    promoted: str | None
     result_path: Path
 
 
@@ -100,17 +103,22 @@ def run_demo(workdir: Path, playbook: Path, progress: Callable[[str], None]) -> 
             result = run_gate(request, **adapters)
             path = workdir / "results" / f"v{number}-{milestone}.json"
             write_atomic(path, FORMATS["json"](result))
-            last_line = FORMATS["text"](result).splitlines()
             gated.append(Gated(str(number), spec.story, milestone, result.decision.value,
-                               _verdict_line(last_line), path))
-            progress(f"  v{number} {milestone:<6} {gated[-1].summary}")
-            if result.decision.value != "pass":
+                               _reason(result), _promoted(result), path))
+            progress(f"  gated v{number} {milestone:<6} {result.decision.value}")
+            if result.decision is not Decision.PASS:
                 break
     return gated
 
 
-def _verdict_line(lines: list[str]) -> str:
-    return next(line for line in lines if line.startswith(("PASSED", "BLOCKED")))
+def _reason(result: Result) -> str:
+    blockers = [f"{c.id}: {c.message}" for c in result.checks if c.blocks]
+    return "; ".join(blockers) or f"all {len(result.checks)} checks passed"
+
+
+def _promoted(result: Result) -> str | None:
+    promotion = result.promotion
+    return f"alias {promotion.alias} -> v{promotion.version}" if promotion else None
 
 
 def demo_tracking_uri(workdir: Path) -> str:
@@ -120,6 +128,7 @@ def demo_tracking_uri(workdir: Path) -> str:
 def seed_registry(uri: str, workdir: Path, progress: Callable[[str], None]) -> None:
     """Register the demo versions afresh (earlier demo versions are deleted; the audit log is
     kept: it is append-only)."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # keep the demo's output readable
     mlflow = import_mlflow()
     from mlflow import MlflowClient
 
@@ -183,8 +192,11 @@ def _log_version(mlflow: Any, client: Any, experiment_id: str, spec: DemoVersion
         mlflow.log_metrics({**quality, **spec.metrics})
         if spec.model_card:
             mlflow.log_text(MODEL_CARD, "model_card.md")
-        info = mlflow.sklearn.log_model(model, name="model", input_example=x_test[:2, columns],
-                                        registered_model_name=MODEL_NAME)
+        # MLflow prints "Created version ..." itself; the demo reports its own progress.
+        with contextlib.redirect_stderr(io.StringIO()):
+            info = mlflow.sklearn.log_model(model, name="model",
+                                            input_example=x_test[:2, columns],
+                                            registered_model_name=MODEL_NAME)
     version = str(info.registered_model_version)
     client.update_model_version(MODEL_NAME, version, description=spec.description)
     for key, value in spec.version_tags.items():
