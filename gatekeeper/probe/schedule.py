@@ -1,0 +1,86 @@
+"""Arrival schedules for open-model load: intended send offsets, in seconds from the start.
+
+Every function yields offsets in ascending order, lazily, so a long run never materialises its
+whole schedule. None of them looks at responses: that is what makes the load open-model.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Iterator, Sequence
+
+
+def fixed_rate(rate: float, duration_s: float) -> Iterator[float]:
+    """Evenly spaced arrivals at ``rate`` per second over ``[0, duration_s)``."""
+    check_positive(rate=rate, duration_s=duration_s)
+    count = math.ceil(rate * duration_s)
+    for i in range(count):
+        yield i / rate
+
+
+def poisson(rate: float, duration_s: float, seed: int) -> Iterator[float]:
+    """Poisson arrivals (exponential gaps) averaging ``rate`` per second; same seed, same run."""
+    check_positive(rate=rate, duration_s=duration_s)
+    rng = random.Random(seed)
+    offset = rng.expovariate(rate)
+    while offset < duration_s:
+        yield offset
+        offset += rng.expovariate(rate)
+
+
+def ramp(start_rate: float, end_rate: float, duration_s: float) -> Iterator[float]:
+    """Arrivals whose rate grows (or falls) linearly from ``start_rate`` to ``end_rate``.
+
+    The k-th arrival is where the integrated rate reaches k, so the count over the run equals
+    the area under the rate line: ``(start_rate + end_rate) / 2 * duration_s``.
+    """
+    check_positive(duration_s=duration_s)
+    if start_rate < 0 or end_rate < 0 or start_rate + end_rate == 0:
+        raise ValueError("ramp rates must be >= 0 and not both 0")
+    slope = (end_rate - start_rate) / duration_s
+    k = 0
+    while (offset := ramp_offset(start_rate, slope, k)) < duration_s:
+        yield offset
+        k += 1
+
+
+def ramp_offset(start_rate: float, slope: float, k: int) -> float:
+    """The time at which ``start_rate*t + slope*t**2/2`` reaches ``k``."""
+    if k == 0:
+        return 0.0
+    if slope == 0:
+        return k / start_rate
+    # The numerically stable root of the quadratic: no cancellation when slope is tiny.
+    return 2 * k / (start_rate + math.sqrt(start_rate * start_rate + 2 * slope * k))
+
+
+def steps(phases: Sequence[tuple[float, float]]) -> Iterator[float]:
+    """Back-to-back phases of ``(duration_s, rate)`` at fixed rate; a short fast phase is a burst.
+
+    A phase with rate 0 is a pause.
+    """
+    phase_start = 0.0
+    for duration_s, rate in phases:
+        check_positive(duration_s=duration_s)
+        if rate < 0:
+            raise ValueError(f"phase rate must be >= 0, got {rate}")
+        if rate > 0:
+            yield from (phase_start + offset for offset in fixed_rate(rate, duration_s))
+        phase_start += duration_s
+
+
+def replay(arrival_times: Iterable[float]) -> Iterator[float]:
+    """Recorded arrival times (any epoch, any order), shifted so the first one is at 0."""
+    ordered = sorted(arrival_times)
+    if not ordered:
+        return
+    first = ordered[0]
+    yield from (t - first for t in ordered)
+
+
+def check_positive(**values: float) -> None:
+    """Raise ValueError naming the first value that is not a positive finite number."""
+    for name, value in values.items():
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"{name} must be a positive number, got {value}")

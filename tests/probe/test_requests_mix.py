@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gatekeeper.errors import ValidationError
+from gatekeeper.probe.requests_mix import load_mix, parse_mix
+
+WEIGHTED = [
+    '{"endpoint": "predict", "method": "POST", "path": "/invocations", '
+    '"payload": {"inputs": [[1, 2]]}, "weight": 3}',
+    "",
+    '{"endpoint": "health", "method": "GET", "path": "/ping"}',
+]
+
+
+def test_weighted_mix_parses_and_chooses_by_weight_deterministically() -> None:
+    mix = parse_mix(WEIGHTED, "mix.jsonl")
+    assert not mix.is_replay
+    assert mix.requests[0].body == b'{"inputs": [[1, 2]]}'
+    assert mix.requests[1].body is None and mix.requests[1].weight == 1.0
+    plan = list(mix.plan([i / 100 for i in range(4000)], seed=3))
+    assert plan == list(mix.plan([i / 100 for i in range(4000)], seed=3))
+    counts = Counter(p.request.endpoint for p in plan)
+    assert counts["predict"] / 4000 == pytest.approx(0.75, abs=0.03)
+
+
+def test_replay_mix_uses_timestamps() -> None:
+    mix = parse_mix(['{"endpoint": "a", "path": "/x", "timestamp": 12.5}',
+                     '{"endpoint": "b", "path": "/y", "timestamp": 10}'], "m")
+    assert mix.is_replay
+    assert [(p.offset_s, p.request.endpoint) for p in mix.replay_plan()] == [(0, "b"),
+                                                                            (2.5, "a")]
+
+
+def test_every_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "mix.jsonl"
+    path.write_text(
+        '{"endpoint": "a", "path": "/x"}\n'
+        "{not json\n"
+        '{"endpoint": "", "path": "http://elsewhere/", "wieght": 2, "method": "FETCH"}\n'
+        '{"endpoint": "a", "path": "/x", "weight": 0}\n'
+        "[1]\n"
+    )
+    with pytest.raises(ValidationError) as caught:
+        load_mix(path)
+    assert str(caught.value).splitlines() == [
+        f"{path}:2:2: invalid JSON: Expecting property name enclosed in double quotes",
+        f"{path}:3:1: wieght: unknown key (expected one of: endpoint, method, path, payload, "
+        "timestamp, weight)",
+        f"{path}:3:1: endpoint: required, a non-empty string",
+        f"{path}:3:1: method: must be one of: DELETE, GET, PATCH, POST, PUT",
+        f"{path}:3:1: path: required, a path starting with a single '/' (relative to the URL)",
+        f"{path}:4:1: weight: must be > 0",
+        f"{path}:5:1: each line must be a JSON object",
+    ]
+
+
+def test_mixing_weights_and_timestamps_or_an_empty_mix_is_an_error() -> None:
+    with pytest.raises(ValidationError, match="m:1:1: some lines have a timestamp"):
+        parse_mix(['{"endpoint": "a", "path": "/x", "timestamp": 1}',
+                   '{"endpoint": "a", "path": "/x"}'], "m")
+    with pytest.raises(ValidationError, match="m:1:1: the mix has no requests"):
+        parse_mix(["", "  "], "m")
