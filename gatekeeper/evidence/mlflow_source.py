@@ -1,0 +1,285 @@
+"""Evidence read from an MLflow model registry and its tracking server (or embedded SQLite).
+
+Reads only: the one place gatekeeper writes to MLflow is :mod:`gatekeeper.registry`. Every call
+goes through :func:`gatekeeper.mlflow_env.registry_errors`, so an unreachable or failing registry
+is an :class:`EvidenceSourceError` naming the tracking URI, and an unknown model, version or alias
+is an :class:`InvalidInputError` listing what does exist.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from gatekeeper.errors import InvalidInputError
+from gatekeeper.evidence.interface import (
+    Evidence,
+    EvidenceRequest,
+    EvidenceSource,
+    EvidenceSourceError,
+    ModelInfo,
+    VersionEvidence,
+)
+from gatekeeper.mlflow_env import (
+    import_mlflow,
+    is_not_found,
+    mlflow_client,
+    registry_errors,
+    require_sqlite_file,
+)
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+
+#: How many names an "unknown ..." message lists before eliding the rest.
+MAX_LISTED = 20
+#: Bounds on listing a run's artifacts. Past them collect fails rather than return a partial
+#: listing: a check that an artifact is absent must never pass on files it did not see.
+MAX_ARTIFACT_DEPTH = 10
+MAX_ARTIFACTS = 5000
+
+_VERSION_NUMBER = re.compile(r"[0-9]+")
+
+
+class MlflowSource(EvidenceSource):
+    """Evidence from the MLflow registry at ``tracking_uri`` (also its registry URI)."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        # What resolve_version read, handed to the next collect so it need not ask again.
+        # collect takes it all, so a long-lived source never serves stale aliases later.
+        self._prefetched = _Prefetched()
+
+    def resolve_version(self, name: str, version: str | None, alias: str | None) -> str:
+        if version is not None and alias is None:
+            return self._resolve_number(name, version)
+        if alias is not None and version is None:
+            return self._resolve_alias(name, alias)
+        raise InvalidInputError("give exactly one of --version or --alias")
+
+    def collect(self, name: str, version: str, request: EvidenceRequest) -> Evidence:
+        prefetched, self._prefetched = self._prefetched, _Prefetched()
+        with self._reading() as client:
+            reader = _Reader(client, self.tracking_uri, name, request, prefetched)
+            candidate = reader.version(version)
+            baselines = reader.baselines(request.baseline_aliases)
+        return Evidence(candidate=candidate, baselines=baselines)
+
+    def _resolve_number(self, name: str, version: str) -> str:
+        with self._reading() as client:
+            found = get_model_version(client, self.tracking_uri, name, version)
+        resolved = str(found.version)
+        self._prefetched.versions[(name, resolved)] = found
+        return resolved
+
+    def _resolve_alias(self, name: str, alias: str) -> str:
+        with self._reading() as client:
+            model = get_registered_model(client, self.tracking_uri, name)
+        self._prefetched.models[name] = model
+        return alias_target(model, alias)
+
+    @contextmanager
+    def _reading(self) -> Iterator[MlflowClient]:
+        with registry_errors(self.tracking_uri):
+            require_sqlite_file(self.tracking_uri)
+            yield mlflow_client(self.tracking_uri)
+
+
+@dataclass
+class _Prefetched:
+    versions: dict[tuple[str, str], ModelVersion] = field(default_factory=dict)
+    models: dict[str, RegisteredModel] = field(default_factory=dict)
+
+
+class _Reader:
+    """Reads the versions of one model for one collect, each version at most once."""
+
+    def __init__(self, client: MlflowClient, tracking_uri: str, name: str,
+                 request: EvidenceRequest, prefetched: _Prefetched) -> None:
+        self.client, self.tracking_uri, self.name = client, tracking_uri, name
+        self.request = request
+        self.prefetched = prefetched
+        self.read: dict[str, VersionEvidence] = {}
+
+    def version(self, version: str) -> VersionEvidence:
+        if version not in self.read:
+            found = (self.prefetched.versions.get((self.name, version))
+                     or get_model_version(self.client, self.tracking_uri, self.name, version))
+            evidence = self._evidence(found)
+            self.read[version] = self.read[evidence.version] = evidence
+        return self.read[version]
+
+    def baselines(self, aliases: frozenset[str]) -> dict[str, VersionEvidence | None]:
+        """Each alias's version (read like the candidate), or None where the alias is unset."""
+        if not aliases:
+            return {}
+        model = (self.prefetched.models.get(self.name)
+                 or get_registered_model(self.client, self.tracking_uri, self.name))
+        targets = {str(alias): str(version) for alias, version in model.aliases.items()}
+        return {alias: self.version(targets[alias]) if alias in targets else None
+                for alias in sorted(aliases)}
+
+    def _evidence(self, found: ModelVersion) -> VersionEvidence:
+        run = get_run(self.client, found.run_id)
+        version = str(found.version)
+        return VersionEvidence(
+            name=self.name,
+            version=version,
+            run_id=found.run_id or None,
+            source=found.source or "",
+            tracking_uri=self.tracking_uri,
+            description=found.description or "",
+            aliases=tuple(sorted(found.aliases or ())),
+            version_tags=dict(found.tags or {}),
+            metrics={k: float(v) for k, v in run.data.metrics.items()} if run else {},
+            params=dict(run.data.params) if run else {},
+            run_tags=dict(run.data.tags) if run else {},
+            artifacts=self._artifacts(found.run_id) if self.request.artifacts else None,
+            model=self._model_info(version) if self.request.model_info else None,
+        )
+
+    def _artifacts(self, run_id: str | None) -> frozenset[str]:
+        return list_run_artifacts(self.client, self.tracking_uri, run_id) if run_id else frozenset()
+
+    def _model_info(self, version: str) -> ModelInfo | None:
+        location = self.client.get_model_version_download_uri(self.name, version)
+        return read_model_info(self.tracking_uri, location)
+
+
+def get_registered_model(client: MlflowClient, tracking_uri: str, name: str) -> RegisteredModel:
+    """The registered model ``name``; InvalidInputError listing the registered models if none."""
+    try:
+        return client.get_registered_model(name)
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+    raise unknown_model_error(client, tracking_uri, name)
+
+
+def get_model_version(client: MlflowClient, tracking_uri: str, name: str,
+                      version: str) -> ModelVersion:
+    """Version ``version`` of ``name``; InvalidInputError listing what exists if there is none."""
+    if not _VERSION_NUMBER.fullmatch(version):
+        raise InvalidInputError(f"model version must be a number, got {version!r}",
+                                hint="check --version")
+    try:
+        return client.get_model_version(name, version)
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+    get_registered_model(client, tracking_uri, name)  # an unknown model gets its own message
+    raise unknown_version_error(client, name, version)
+
+
+def alias_target(model: RegisteredModel, alias: str) -> str:
+    """The version ``alias`` points to; InvalidInputError listing the model's aliases if unset."""
+    aliases = {str(a): str(v) for a, v in model.aliases.items()}
+    if alias in aliases:
+        return aliases[alias]
+    listing = ("it has no aliases" if not aliases else "its aliases: " + ", ".join(
+        f"{a} -> {v}" for a, v in sorted(aliases.items())))
+    raise InvalidInputError(f"model {model.name!r} has no alias {alias!r}; {listing}",
+                            hint="check --alias")
+
+
+def get_run(client: MlflowClient, run_id: str | None) -> Run | None:
+    """The version's source run, or None when it has none or it was deleted for good."""
+    if not run_id:
+        return None
+    try:
+        return client.get_run(run_id)
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+    return None
+
+
+def unknown_model_error(client: MlflowClient, tracking_uri: str, name: str) -> InvalidInputError:
+    found = client.search_registered_models(max_results=MAX_LISTED + 1, order_by=["name ASC"])
+    names = [m.name for m in found]
+    listing = "registered models: " + _elide(names) if names else "there are no registered models"
+    return InvalidInputError(f"model {name!r} is not registered at {tracking_uri}; {listing}",
+                             hint="check --model and --tracking-uri")
+
+
+def unknown_version_error(client: MlflowClient, name: str, version: str) -> InvalidInputError:
+    found = client.search_model_versions(filter_string=_name_filter(name))
+    numbers = sorted(int(v.version) for v in found)
+    # The newest versions are the likely targets, so those are the ones listed.
+    shown = [str(n) for n in numbers[-MAX_LISTED:]]
+    listing = ("its versions: " + ("..., " if len(numbers) > MAX_LISTED else "") + ", ".join(shown)
+               if numbers else "it has no versions")
+    return InvalidInputError(f"model {name!r} has no version {version}; {listing}",
+                             hint="check --version")
+
+
+def list_run_artifacts(client: MlflowClient, tracking_uri: str, run_id: str) -> frozenset[str]:
+    """Every file and folder under the run's artifact root, as paths relative to it."""
+    found: set[str] = set()
+    pending: list[tuple[str | None, int]] = [(None, 1)]
+    while pending:
+        folder, depth = pending.pop()
+        for info in client.list_artifacts(run_id, folder):
+            found.add(info.path)
+            if len(found) > MAX_ARTIFACTS or (info.is_dir and depth >= MAX_ARTIFACT_DEPTH):
+                raise EvidenceSourceError(
+                    f"artifacts of run {run_id} at {tracking_uri} exceed what gatekeeper lists "
+                    f"({MAX_ARTIFACTS} paths, {MAX_ARTIFACT_DEPTH} levels)",
+                    hint="keep gated runs' artifacts within these bounds")
+            if info.is_dir:
+                pending.append((info.path, depth + 1))
+    return frozenset(found)
+
+
+def read_model_info(tracking_uri: str, location: str) -> ModelInfo | None:
+    """What the MLmodel file at ``location`` declares; None if there is no readable one."""
+    mlmodel = _read_mlmodel(tracking_uri, location)
+    if mlmodel is None:
+        return None
+    flavors = mlmodel.get("flavors")
+    return ModelInfo(
+        uri=location,
+        flavors=tuple(sorted(flavors)) if isinstance(flavors, dict) else (),
+        has_signature=bool(mlmodel.get("signature")),
+        has_input_example=bool(mlmodel.get("saved_input_example_info")),
+    )
+
+
+def _read_mlmodel(tracking_uri: str, location: str) -> dict[str, Any] | None:
+    import_mlflow()
+    from mlflow.artifacts import download_artifacts
+
+    with tempfile.TemporaryDirectory(prefix="gatekeeper-mlmodel-") as folder:
+        try:
+            # The tracking URI is passed explicitly: "models:/" and "runs:/" locations would
+            # otherwise be resolved against MLflow's process-wide URI.
+            path = download_artifacts(artifact_uri=f"{location.rstrip('/')}/MLmodel",
+                                      dst_path=folder, tracking_uri=tracking_uri)
+        except Exception as exc:
+            if is_not_found(exc) or isinstance(exc, FileNotFoundError):
+                return None
+            raise
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            return None
+    return data if isinstance(data, dict) else None
+
+
+def _name_filter(name: str) -> str:
+    quote = "'" if "'" not in name else '"'
+    return f"name = {quote}{name}{quote}"
+
+
+def _elide(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    return shown + ", ..." if len(items) > MAX_LISTED else shown

@@ -1,0 +1,62 @@
+"""Shared fixtures: a real MLflow registry per test (a copied SQLite database) and one real
+``mlflow server`` per session.
+
+MLflow reads its settings when it is first imported, so they are applied here, before any test
+module can import it. Tests never phone MLflow's telemetry service and never touch a
+developer's own tracking server, whatever the shell says.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "true"
+for _name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+    os.environ.pop(_name, None)
+
+import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from gatekeeper.mlflow_env import configure_environment  # noqa: E402
+
+configure_environment()  # the bounded HTTP timeouts and retries gatekeeper runs with
+
+from tests.support.registry import copy_registry, create_template_db  # noqa: E402
+from tests.support.server import running_mlflow_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mlflow_template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, migrated MLflow database, built once per session (migrations take ~1.5 s)."""
+    return create_template_db(tmp_path_factory.mktemp("mlflow-template"))
+
+
+@pytest.fixture
+def tracking_uri(mlflow_template_db: Path, tmp_path: Path) -> str:
+    """A ``sqlite:///`` URI of a fresh, empty registry of this test's own (artifacts included)."""
+    return copy_registry(mlflow_template_db, tmp_path / "mlflow")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The ``http://127.0.0.1:<port>`` URL of a real ``mlflow server`` shared by the session.
+
+    Tests share its registry: give models names no other test uses.
+    """
+    with running_mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as url:
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def _unset_mlflow_tracking_uri() -> Iterator[None]:
+    """Undo ``mlflow.set_tracking_uri`` after each test: MLflow keeps it process-wide and also
+    exports it as MLFLOW_TRACKING_URI, which gatekeeper's default would then pick up."""
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets (MLflow's own use)
