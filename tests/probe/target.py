@@ -89,6 +89,10 @@ class Target:
                 pass
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # Shutting down. Ending normally, not as cancelled: Python 3.11's stream callback
+            # logs a traceback for every cancelled connection task.
+            pass
         finally:
             self._handlers.discard(handler)
             writer.close()
