@@ -1,6 +1,7 @@
 """Start-up cost of gatekeeper's commands, as whole processes (median of several runs).
 
-Goals (issue 2): `check` ≤ 1.15 × the MLflow client import; `validate` ≤ 0.3 × that import.
+Goals (issue 2): `check` at most 1.15 times the MLflow client import; `validate` at most
+0.3 times that import.
 Run by hand (`make bench`); figures go in the closing note, never into timed tests.
 """
 

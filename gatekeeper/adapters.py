@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+
+from gatekeeper.gate import Adapters
 
 
-def for_check(tracking_uri: str | None, audit_log: Path) -> dict[str, Any]:
+def mlflow_adapters(tracking_uri: str | None, audit_log: Path) -> Adapters:
     from gatekeeper.audit import AuditLog, current_identity
     from gatekeeper.evidence.mlflow_source import MlflowSource
     from gatekeeper.mlflow_env import default_tracking_uri
     from gatekeeper.registry import MlflowRegistry
 
     uri = tracking_uri or default_tracking_uri()
-    return {"source": MlflowSource(uri), "audit": AuditLog(audit_log),
-            "registry": MlflowRegistry(uri), "identity": current_identity(os.environ)}
+    return Adapters(source=MlflowSource(uri), audit=AuditLog(audit_log),
+                    registry=MlflowRegistry(uri), identity=current_identity(os.environ))

@@ -85,14 +85,14 @@ def check(playbook: Path, model: str, version: str | None, alias: str | None, mi
           promote: bool, tracking_uri: str | None, audit_log: Path,
           outputs: Sequence[str]) -> int:
     """Evaluate one milestone of PLAYBOOK for one model version; record and print the verdict."""
-    from gatekeeper import adapters
+    from gatekeeper.adapters import mlflow_adapters
     from gatekeeper.gate import GateRequest, run_gate
     from gatekeeper.render import parse_outputs, write_outputs
 
     targets = parse_outputs(outputs)
     request = GateRequest(playbook, model, *_version_or_alias(version, alias), milestone,
                           promote=promote)
-    result = run_gate(request, **adapters.for_check(tracking_uri, audit_log))
+    result = run_gate(request, mlflow_adapters(tracking_uri, audit_log))
     write_outputs(result, targets)
     return int(result.exit_code)
 
@@ -109,12 +109,12 @@ def check(playbook: Path, model: str, version: str | None, alias: str | None, mi
 def promote(playbook: Path, model: str, version: str | None, alias: str | None, milestone: str,
             max_age: str, now: str | None, tracking_uri: str | None, audit_log: Path) -> int:
     """Set the milestone's alias on a recorded pass (refuses without one)."""
-    from gatekeeper import adapters
+    from gatekeeper.adapters import mlflow_adapters
     from gatekeeper.gate import GateRequest, run_promote
     from gatekeeper.timeparse import parse_duration, parse_instant
 
     request = GateRequest(playbook, model, *_version_or_alias(version, alias), milestone)
-    outcome = run_promote(request, **adapters.for_check(tracking_uri, audit_log),
+    outcome = run_promote(request, mlflow_adapters(tracking_uri, audit_log),
                           max_age=parse_duration(max_age, "--max-age"),
                           now=parse_instant(now, "--now"))
     if outcome.promoted is None:

@@ -30,8 +30,8 @@ FAST_SERVING = {"latency.predict.p95_ms": 21.0, "latency.predict.p99_ms": 48.0,
                 "security.critical_vulnerabilities": 0.0, "privacy.pii_findings": 0.0}
 SLOW_SERVING = {**FAST_SERVING, "latency.predict.p95_ms": 74.0, "latency.predict.p99_ms": 161.0,
                 "throughput_rps": 95.0}
-PILOT = {"latency.pilot.predict.p95_ms": 29.0, "latency.pilot.predict.p99_ms": 66.0, "pilot.error_rate": 0.002,
-         "pilot.conversion_rate": 0.118}
+PILOT = {"latency.pilot.predict.p95_ms": 29.0, "latency.pilot.predict.p99_ms": 66.0,
+         "pilot.error_rate": 0.002, "pilot.conversion_rate": 0.118}
 GOVERNANCE_TAGS = {"data_classification": "internal", "owner": "ds-lead@example.com"}
 MODEL_CARD = ("# demo-classifier\n\nIntended use: demo of gatekeeper. Training data: the "
               "Wisconsin breast cancer data set shipped with scikit-learn.\n")
@@ -83,24 +83,20 @@ class Gated:
 
 def run_demo(workdir: Path, playbook: Path, progress: Callable[[str], None]) -> list[Gated]:
     """Seed the registry in ``workdir`` and gate every demo version; return what happened."""
-    from gatekeeper.audit import AuditLog, current_identity
-    from gatekeeper.evidence.mlflow_source import MlflowSource
+    from gatekeeper.adapters import mlflow_adapters
     from gatekeeper.gate import GateRequest, run_gate
     from gatekeeper.outputs import FORMATS
-    from gatekeeper.registry import MlflowRegistry
     from gatekeeper.render import write_atomic
 
     uri = demo_tracking_uri(workdir)
     seed_registry(uri, workdir, progress)
-    adapters = {"source": MlflowSource(uri), "registry": MlflowRegistry(uri),
-                "audit": AuditLog(workdir / "audit.jsonl"),
-                "identity": current_identity(os.environ)}
+    adapters = mlflow_adapters(uri, workdir / "audit.jsonl")
     gated = []
     for number in GATE_ORDER:
         spec = VERSIONS[number - 1]
         for milestone in spec.milestones:
             request = GateRequest(playbook, MODEL_NAME, str(number), None, milestone, promote=True)
-            result = run_gate(request, **adapters)
+            result = run_gate(request, adapters)
             path = workdir / "results" / f"v{number}-{milestone}.json"
             write_atomic(path, FORMATS["json"](result))
             gated.append(Gated(str(number), spec.story, milestone, result.decision.value,
@@ -166,9 +162,9 @@ def _dataset() -> tuple[Any, Any, Any, Any]:
     from sklearn.model_selection import train_test_split
 
     features, labels = load_breast_cancer(return_X_y=True)
-    split: tuple[Any, Any, Any, Any] = tuple(  # type: ignore[assignment]
-        train_test_split(features, labels, test_size=0.3, random_state=7, stratify=labels))
-    return split
+    x_train, x_test, y_train, y_test = train_test_split(
+        features, labels, test_size=0.3, random_state=7, stratify=labels)
+    return x_train, x_test, y_train, y_test
 
 
 def _log_version(mlflow: Any, client: Any, experiment_id: str, spec: DemoVersion,

@@ -44,6 +44,17 @@ class Registry(Protocol):
 
 
 @dataclass(frozen=True)
+class Adapters:
+    """The edges the pipeline talks to: where evidence comes from, where decisions are
+    recorded, where aliases are set, and who is acting."""
+
+    source: EvidenceSource
+    audit: AuditLog
+    registry: Registry
+    identity: Identity
+
+
+@dataclass(frozen=True)
 class GateRequest:
     playbook: Path
     model: str
@@ -66,9 +77,9 @@ def load_for(request: GateRequest) -> tuple[LoadedPlaybook, Milestone]:
     return loaded, find_milestone(loaded, request.milestone)
 
 
-def run_gate(request: GateRequest, source: EvidenceSource, audit: AuditLog,
-             registry: Registry, identity: Identity) -> Result:
+def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     """Evaluate one milestone for one version, record the decision, promote on a pass."""
+    source, audit, identity = adapters.source, adapters.audit, adapters.identity
     started = utcnow()
     loaded, milestone = load_for(request)
     version = source.resolve_version(request.model, request.version, request.alias)
@@ -87,19 +98,19 @@ def run_gate(request: GateRequest, source: EvidenceSource, audit: AuditLog,
     )
     result = result.with_audit(audit.append(decision_entry(result, identity)))
     if request.promote and result.decision is Decision.PASS:
-        result = promote(result, milestone, registry, audit, identity)
+        result = promote(result, milestone, adapters)
     return result
 
 
-def promote(result: Result, milestone: Milestone, registry: Registry, audit: AuditLog,
-            identity: Identity) -> Result:
+def promote(result: Result, milestone: Milestone, adapters: Adapters) -> Result:
     """Set the milestone's alias on a recorded pass, tag the version, record the promotion."""
     assert result.audit is not None and result.decision is Decision.PASS
     tags = promotion_tags(milestone.id, result.playbook.digest, result.audit.hash)
-    previous = registry.promote(result.model.name, result.model.version, milestone.alias, tags)
+    previous = adapters.registry.promote(result.model.name, result.model.version,
+                                         milestone.alias, tags)
     promotion = Promotion(milestone.alias, result.model.version, previous)
     promoted = result.with_promotion(promotion)
-    audit.append(promotion_entry(promoted, promotion, identity))
+    adapters.audit.append(promotion_entry(promoted, promotion, adapters.identity))
     return promoted
 
 
@@ -119,11 +130,11 @@ class PromotionOutcome:
     decision_hash: str | None = None
 
 
-def run_promote(request: GateRequest, source: EvidenceSource, audit: AuditLog,
-                registry: Registry, identity: Identity, max_age: timedelta,
+def run_promote(request: GateRequest, adapters: Adapters, max_age: timedelta,
                 now: datetime) -> PromotionOutcome:
     """Promote on a recorded, recent pass of the same playbook digest, after every earlier
     milestone passed; otherwise refuse and record the refusal."""
+    source, audit, identity = adapters.source, adapters.audit, adapters.identity
     loaded, milestone = load_for(request)
     version = source.resolve_version(request.model, request.version, request.alias)
     candidate = source.collect(request.model, version, EvidenceRequest()).candidate
@@ -143,7 +154,7 @@ def run_promote(request: GateRequest, source: EvidenceSource, audit: AuditLog,
     assert decision is not None
     decision_ref = AuditRef(str(audit.path), int(decision["seq"]), str(decision["hash"]))
     tags = promotion_tags(milestone.id, loaded.digest, decision_ref.hash)
-    previous = registry.promote(request.model, version, milestone.alias, tags)
+    previous = adapters.registry.promote(request.model, version, milestone.alias, tags)
     promotion = Promotion(milestone.alias, version, previous)
     audit.append(recorded_promotion_entry(model, milestone.id, playbook, promotion,
                                           decision_ref, identity))

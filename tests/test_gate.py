@@ -9,7 +9,7 @@ import pytest
 
 from gatekeeper.audit import AuditLog, AuditWriteError, Identity
 from gatekeeper.checks.interface import Status
-from gatekeeper.gate import GateRequest, run_gate
+from gatekeeper.gate import Adapters, GateRequest, run_gate
 from gatekeeper.result import Decision
 from tests.fakes import FakeRegistry, FakeSource, version
 
@@ -21,7 +21,7 @@ GOOD = {"accuracy": 0.9, "p99_ms": 80.0, "error_rate": 0.001}
 def gate(source: FakeSource, audit: AuditLog, registry: FakeRegistry, milestone: str,
          number: str = "2", promote: bool = True):  # type: ignore[no-untyped-def]
     request = GateRequest(PLAYBOOK, "tiny", number, None, milestone, promote=promote)
-    return run_gate(request, source=source, audit=audit, registry=registry, identity=IDENTITY)
+    return run_gate(request, Adapters(source, audit, registry, IDENTITY))
 
 
 @pytest.fixture
