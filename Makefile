@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: demo test lint bench schema clean
+.PHONY: demo test lint bench schema clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/gatekeeper validate
 	$(BIN)/gatekeeper demo
 
-test: $(STAMP) lint
+test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -31,6 +31,9 @@ bench: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/gatekeeper schema > gatekeeper/schema/playbook.schema.json
+
+system-deps:
+	scripts/system-deps.sh
 
 clean:
 	rm -rf $(VENV) .gatekeeper .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite's real servers need (Prometheus, Redis, wrk for
+# the benchmarks), from the distribution's packages, when they are missing.
+set -euo pipefail
+need=()
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v wrk >/dev/null || need+=(wrk)
+[ ${#need[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null; then
+  echo "system-deps: install ${need[*]} with your package manager" >&2
+  exit 1
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "system-deps: installing ${need[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
