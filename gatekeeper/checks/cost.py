@@ -1,9 +1,10 @@
 """``cost``: cost per 1,000 inferences against a budget.
 
 The cost comes from the declared :class:`~gatekeeper.costmodel.CostModel` (the check's own, or
-the playbook's) and the throughput logged on the source run, optionally with network egress from
-a logged bytes-per-request metric. Fails above ``budget_per_1k``, warns above ``warn_per_1k``;
+the playbook's) and the throughput logged on a run, optionally with network egress from a
+logged bytes-per-request metric. Fails above ``budget_per_1k``, warns above ``warn_per_1k``;
 both edges are inclusive (at the budget passes). A missing or unusable metric is ``error``.
+``source`` picks the run as in ``latency``: the source run, or the linked probe run.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any, Literal, Self
 from pydantic import Field, model_validator
 
 from gatekeeper.checks.interface import CheckKind, CheckSpecBase, Outcome, Status, missing
+from gatekeeper.checks.latency import SOURCE_HELP
 from gatekeeper.costmodel import CostModel, cost_per_1k
-from gatekeeper.evidence.interface import Evidence, VersionEvidence
+from gatekeeper.evidence.interface import PROBE_HELD_METRIC, Evidence, RunMetrics
 
 # Costs are compared at 12 significant digits: the arithmetic's float noise (3.60/h at 10 rps
 # is 0.09999999999999999) must never turn a cost exactly at the budget into a failure.
@@ -42,6 +44,7 @@ class Cost(CheckSpecBase):
     cost_model: CostModel | None = Field(
         default=None, description="Prices of one serving replica. Left out: the playbook's "
         "`cost_model`.")
+    source: Literal["run", "probe"] = Field(default="run", description=SOURCE_HELP)
 
     @model_validator(mode="after")
     def _check_warning(self) -> Self:
@@ -58,16 +61,12 @@ class Cost(CheckSpecBase):
         return limits
 
 
-def run_name(cand: VersionEvidence) -> str:
-    return f"run {cand.run_id}" if cand.run_id else f"v{cand.version} (no source run)"
-
-
-def read(cand: VersionEvidence, metric: str, what: str, positive: bool) -> float | Outcome:
+def read(run: RunMetrics, metric: str, what: str, positive: bool) -> float | Outcome:
     """The metric's value, or the error outcome saying why it cannot be used."""
-    ref = cand.ref("metrics", metric)
-    if metric not in cand.metrics:
-        return missing(f"metric '{metric}'", run_name(cand), ref)
-    value = cand.metrics[metric]
+    ref = run.ref(metric)
+    if metric not in run.metrics:
+        return missing(f"metric '{metric}'", run.label, ref)
+    value = run.metrics[metric]
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         need = "a positive" if positive else "a non-negative"
         return Outcome(Status.ERROR, f"{metric} = {value:g}: {what} must be {need} number",
@@ -75,14 +74,16 @@ def read(cand: VersionEvidence, metric: str, what: str, positive: bool) -> float
     return value
 
 
-def read_usage(spec: Cost, cand: VersionEvidence) -> dict[str, float] | Outcome:
+def read_usage(spec: Cost, run: RunMetrics) -> dict[str, float] | Outcome:
     """Throughput and, when asked for, bytes per request; or why they cannot be used."""
-    throughput = read(cand, spec.throughput_metric, "throughput", positive=True)
+    if problem := run.unusable():
+        return Outcome(Status.ERROR, problem, evidence={"unusable": run.ref(PROBE_HELD_METRIC)})
+    throughput = read(run, spec.throughput_metric, "throughput", positive=True)
     if isinstance(throughput, Outcome):
         return throughput
     if spec.bytes_per_request_metric is None:
         return {"throughput_rps": throughput}
-    size = read(cand, spec.bytes_per_request_metric, "bytes per request", positive=False)
+    size = read(run, spec.bytes_per_request_metric, "bytes per request", positive=False)
     if isinstance(size, Outcome):
         return size
     return {"throughput_rps": throughput, "bytes_per_request": size}
@@ -104,19 +105,23 @@ def evaluate(spec: Cost, evidence: Evidence) -> Outcome:
         return Outcome(Status.ERROR, "no cost model: set 'cost_model' on the check or the "
                        "playbook", threshold=spec.threshold())
     cand = evidence.candidate
-    usage = read_usage(spec, cand)
+    run = cand.probe_run() if spec.source == "probe" else cand.source_run()
+    usage = read_usage(spec, run)
     if isinstance(usage, Outcome):
         return replace(usage, threshold=spec.threshold())
     breakdown = cost_per_1k(spec.cost_model, usage["throughput_rps"],
                             usage.get("bytes_per_request", 0.0))
     status, message = judge(spec, breakdown.total)
-    refs = {"throughput_rps": cand.ref("metrics", spec.throughput_metric)}
+    refs = {"throughput_rps": run.ref(spec.throughput_metric)}
     if spec.bytes_per_request_metric is not None:
-        refs["bytes_per_request"] = cand.ref("metrics", spec.bytes_per_request_metric)
+        refs["bytes_per_request"] = run.ref(spec.bytes_per_request_metric)
+    if run.probe:
+        refs["held_target_rate"] = run.ref(PROBE_HELD_METRIC)
     return Outcome(status, f"{message} at {usage['throughput_rps']:g} rps",
                    observed={"per_1k": breakdown.as_dict(), **usage},
                    threshold=spec.threshold(), evidence=refs)
 
 
 KIND = CheckKind(spec=Cost, evaluate=evaluate,
-                 summary="Cost per 1,000 inferences, from the cost model and logged throughput.")
+                 summary="Cost per 1,000 inferences, from the cost model and logged (or probed) "
+                 "throughput.")

@@ -1,9 +1,13 @@
-"""``latency``: P95 and P99 latency of one endpoint type, from metrics logged on the source run.
+"""``latency``: P95 and P99 latency of one endpoint type, from metrics logged on a run.
 
 Each percentile that has a limit is read from ``metric_template`` (by default
 ``latency.{endpoint}.p{percentile}_ms``, as ``gatekeeper probe`` logs them) and fails above its
 limit, warns above its warning limit. The check reports the worse of the two; a missing or
 non-finite value is ``error``.
+
+``source: run`` reads the version's source run; ``source: probe`` the probe run linked to the
+version, which must have held its target rate. With ``min_samples``, fewer measured samples
+than that (metric ``latency.{endpoint}.samples``) is ``error``.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from typing import Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from gatekeeper.checks.interface import CheckKind, CheckSpecBase, Outcome, Status, missing
-from gatekeeper.evidence.interface import Evidence, VersionEvidence
+from gatekeeper.evidence.interface import PROBE_HELD_METRIC, Evidence, RunMetrics
 
 PERCENTILES = (95, 99)
 TEMPLATE_FIELDS = frozenset({"endpoint", "percentile"})
 
 # Worst first: the check reports the worst state of its percentiles.
 SEVERITY = (Status.ERROR, Status.FAIL, Status.WARN, Status.PASS)
+SOURCE_HELP = ("Which run holds the metrics: 'run', the version's source run, or 'probe', the "
+               "run of its latest `gatekeeper probe` (error unless it held its target rate).")
 
 
 def _limit(what: str) -> Any:
@@ -44,6 +50,10 @@ class Latency(CheckSpecBase):
         default="latency.{endpoint}.p{percentile}_ms",
         description="Name of the run metric holding one percentile, in ms; {endpoint} and "
         "{percentile} (95 or 99) are filled in.")
+    source: Literal["run", "probe"] = Field(default="run", description=SOURCE_HELP)
+    min_samples: int | None = Field(
+        default=None, ge=1, description="Error when the run measured fewer successful requests "
+        "of this endpoint type (metric latency.{endpoint}.samples) than this.")
 
     @field_validator("metric_template")
     @classmethod
@@ -83,9 +93,12 @@ class Latency(CheckSpecBase):
     def metric(self, percentile: int) -> str:
         return self.metric_template.format(endpoint=self.endpoint, percentile=percentile)
 
+    def samples_metric(self) -> str:
+        return f"latency.{self.endpoint}.samples"
+
     def threshold(self) -> dict[str, float]:
         pairs = {"p95_ms": self.p95_ms, "p99_ms": self.p99_ms, "warn_p95_ms": self.warn_p95_ms,
-                 "warn_p99_ms": self.warn_p99_ms}
+                 "warn_p99_ms": self.warn_p99_ms, "min_samples": self.min_samples}
         return {k: v for k, v in pairs.items() if v is not None}
 
 
@@ -111,29 +124,57 @@ def judge(percentile: int, value: float, fail: float, warn: float | None) -> tup
     return Status.PASS, f"{shown} <= {fail:g} ms"
 
 
-def read(spec: Latency, cand: VersionEvidence, percentile: int, fail: float) -> Reading:
+def read(spec: Latency, run: RunMetrics, percentile: int, fail: float) -> Reading:
     name = spec.metric(percentile)
-    ref = cand.ref("metrics", name)
-    if name not in cand.metrics:
-        run = f"run {cand.run_id}" if cand.run_id else f"v{cand.version} (no source run)"
-        found = missing(f"metric '{name}'", run, ref)
+    ref = run.ref(name)
+    if name not in run.metrics:
+        found = missing(f"metric '{name}'", run.label, ref)
         return Reading(percentile, found.status, found.message, None, ref)
-    value = cand.metrics[name]
+    value = run.metrics[name]
     status, text = judge(percentile, value, fail, spec.warn_limit(percentile))
     return Reading(percentile, status, text, value, ref)
 
 
+def too_few_samples(spec: Latency, run: RunMetrics) -> str | None:
+    """Why the run measured too few samples to judge, or None (also when there is no minimum)."""
+    if spec.min_samples is None:
+        return None
+    name = spec.samples_metric()
+    if name not in run.metrics:
+        return f"metric '{name}' not found on {run.label}"
+    count = run.metrics[name]
+    if not count >= spec.min_samples:
+        return f"{count:g} samples < min_samples {spec.min_samples} ({run.label})"
+    return None
+
+
+def refs(spec: Latency, run: RunMetrics, readings: list[Reading]) -> dict[str, str]:
+    """What the outcome cites: each percentile read, and what made the run usable."""
+    cited = {f"p{r.percentile}_ms": r.ref for r in readings}
+    if run.probe:
+        cited["held_target_rate"] = run.ref(PROBE_HELD_METRIC)
+    if spec.min_samples is not None:
+        cited["samples"] = run.ref(spec.samples_metric())
+    return cited
+
+
 def evaluate(spec: Latency, evidence: Evidence) -> Outcome:
-    readings = [read(spec, evidence.candidate, p, fail) for p in PERCENTILES
+    cand = evidence.candidate
+    run = cand.probe_run() if spec.source == "probe" else cand.source_run()
+    readings = [read(spec, run, p, fail) for p in PERCENTILES
                 if (fail := spec.limit(p)) is not None]
     status = min((r.status for r in readings), key=SEVERITY.index)
+    message = ", ".join(r.text for r in readings)
+    if problem := run.unusable() or too_few_samples(spec, run):
+        status, message = Status.ERROR, problem
     return Outcome(
-        status, f"{spec.endpoint}: " + ", ".join(r.text for r in readings),
+        status, f"{spec.endpoint}: {message}",
         observed={f"p{r.percentile}_ms": r.value for r in readings},
         threshold=spec.threshold(),
-        evidence={f"p{r.percentile}_ms": r.ref for r in readings},
+        evidence=refs(spec, run, readings),
     )
 
 
 KIND = CheckKind(spec=Latency, evaluate=evaluate,
-                 summary="P95/P99 latency of one endpoint type, from logged run metrics.")
+                 summary="P95/P99 latency of one endpoint type, from a run's or the "
+                 "probe's logged metrics.")

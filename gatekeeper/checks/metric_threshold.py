@@ -1,7 +1,9 @@
 """``metric_threshold``: a value of the candidate's source run against fixed bounds.
 
 Reads a metric, param or tag; fails outside ``[min, max]``, warns outside ``[warn_min, warn_max]``.
-A missing key, or a param/tag that is not a number, is ``error``.
+A missing key, or a param/tag that is not a number, is ``error``. ``source: probe`` reads a
+metric of the probe run linked to the version instead (error unless it held its target rate),
+the same ``source: probe`` as in ``latency`` and ``cost``.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from gatekeeper.checks.interface import CheckKind, CheckSpecBase, Outcome, Status, missing
-from gatekeeper.evidence.interface import Evidence
+from gatekeeper.evidence.interface import PROBE_HELD_METRIC, Evidence, VersionEvidence
 
 
 class Section(enum.StrEnum):
     METRICS = "metrics"
     PARAMS = "params"
     TAGS = "tags"
+    PROBE = "probe"  # a metric of the linked probe run
 
 
 class Bounds(CheckSpecBase):
@@ -64,8 +67,12 @@ class Bounds(CheckSpecBase):
 
 class MetricThreshold(Bounds):
     kind: Literal["metric_threshold"]
-    source: Section = Field(default=Section.METRICS, description="Where the key is read.")
-    key: str = Field(min_length=1, description="Metric, param or tag name on the source run.")
+    source: Section = Field(
+        default=Section.METRICS, description="Where the key is read: the source run's metrics, "
+        "params or tags, or the metrics of the run of the version's latest `gatekeeper probe` "
+        "(error unless it held its target rate).")
+    key: str = Field(min_length=1, description="Metric, param or tag name on the source run "
+                     "(a metric name on the probe run with source: probe).")
 
 
 def describe(status: Status, key: str, value: float, bounds: Bounds) -> str:
@@ -77,18 +84,36 @@ def describe(status: Status, key: str, value: float, bounds: Bounds) -> str:
 
 
 def evaluate(spec: MetricThreshold, evidence: Evidence) -> Outcome:
+    if spec.source is Section.PROBE:
+        return evaluate_probe(spec, evidence.candidate)
     cand = evidence.candidate
     values: Mapping[str, object] = {Section.METRICS: cand.metrics, Section.PARAMS: cand.params,
                                     Section.TAGS: cand.run_tags}[spec.source]
     ref = cand.ref(spec.source.value, spec.key)
+    what = f"{spec.source.value[:-1]} '{spec.key}'"
     if spec.key not in values:
-        return missing(f"{spec.source.value[:-1]} '{spec.key}'", f"run {cand.run_id}", ref)
-    raw = values[spec.key]
+        return missing(what, f"run {cand.run_id}", ref)
+    return judge_value(spec, what, values[spec.key], ref)
+
+
+def evaluate_probe(spec: MetricThreshold, cand: VersionEvidence) -> Outcome:
+    """The key as a metric of the linked probe run, which must have held its target rate."""
+    run = cand.probe_run()
+    ref = run.ref(spec.key)
+    if problem := run.unusable():
+        return Outcome(Status.ERROR, problem, threshold=spec.threshold(),
+                       evidence={"unusable": run.ref(PROBE_HELD_METRIC)})
+    if spec.key not in run.metrics:
+        return missing(f"metric '{spec.key}'", run.label, ref)
+    return judge_value(spec, f"metric '{spec.key}'", run.metrics[spec.key], ref)
+
+
+def judge_value(spec: MetricThreshold, what: str, raw: object, ref: str) -> Outcome:
+    """The value against the bounds; a value that is not a number is ``error``."""
     try:
         value = float(str(raw))
     except ValueError:
-        what = f"{spec.source.value[:-1]} '{spec.key}' = {raw!r}"
-        return Outcome(Status.ERROR, f"{what} is not a number", observed=raw,
+        return Outcome(Status.ERROR, f"{what} = {raw!r} is not a number", observed=raw,
                        threshold=spec.threshold(), evidence={"value": ref})
     status = spec.judge(value)
     return Outcome(status, describe(status, spec.key, value, spec), observed=value,
@@ -96,4 +121,5 @@ def evaluate(spec: MetricThreshold, evidence: Evidence) -> Outcome:
 
 
 KIND = CheckKind(spec=MetricThreshold, evaluate=evaluate,
-                 summary="A metric, param or tag of the source run within fixed bounds.")
+                 summary="A metric, param or tag of the source run (or a probe-run metric) "
+                 "within fixed bounds.")

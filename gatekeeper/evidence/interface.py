@@ -12,6 +12,12 @@ from typing import Any
 
 from gatekeeper.errors import InfrastructureError
 
+#: The model version tag that links a version to the run of its latest ``gatekeeper probe``.
+PROBE_RUN_TAG = "gatekeeper.probe.run_id"
+#: Probe-run metric: 1 when the probe held its target rate, 0 when it fell behind (then its
+#: latencies understate the truth and are not evidence).
+PROBE_HELD_METRIC = "probe.held_target_rate"
+
 
 class EvidenceSourceError(InfrastructureError):
     """A source could not be read (unreachable server, timeout, ...): no verdict."""
@@ -32,7 +38,9 @@ class VersionEvidence:
     """One registered model version and its source run, as read from the registry.
 
     ``artifacts`` is ``None`` when artifacts were not listed (no check needed them), and
-    ``model`` is ``None`` when the version has no readable MLflow model.
+    ``model`` is ``None`` when the version has no readable MLflow model. ``probe_run_id`` is
+    the run the version's ``PROBE_RUN_TAG`` names; ``probe_metrics`` are that run's metrics
+    (empty when the tag is not set or the run no longer exists).
     """
 
     name: str
@@ -48,12 +56,61 @@ class VersionEvidence:
     run_tags: Mapping[str, str] = field(default_factory=dict)
     artifacts: frozenset[str] | None = None
     model: ModelInfo | None = None
+    probe_run_id: str | None = None
+    probe_metrics: Mapping[str, float] = field(default_factory=dict)
 
     def ref(self, section: str, key: str) -> str:
         """A stable pointer to one piece of evidence, cited in results and audit records."""
         if section in {"metrics", "params", "tags"} and self.run_id:
             return f"mlflow:runs/{self.run_id}/{section}/{key}"
         return f"mlflow:models/{self.name}/{self.version}/{section}/{key}"
+
+    def source_run(self) -> RunMetrics:
+        """The metrics of the version's source run."""
+        label = f"run {self.run_id}" if self.run_id else f"v{self.version} (no source run)"
+        return RunMetrics(label, self.metrics, self.ref("metrics", "{key}"))
+
+    def probe_run(self) -> RunMetrics:
+        """The metrics of the version's linked probe run (see ``PROBE_RUN_TAG``)."""
+        if self.probe_run_id is None:
+            return RunMetrics(f"v{self.version} (no probe run linked)", {},
+                              self.ref("version_tags", PROBE_RUN_TAG), probe=True,
+                              linked=False)
+        return RunMetrics(f"probe run {self.probe_run_id}", self.probe_metrics,
+                          f"mlflow:runs/{self.probe_run_id}/metrics/{{key}}", probe=True)
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """The metrics of one run of a version, named and cited the same way by every check."""
+
+    label: str  # how messages name the run: "run r4", "probe run p9", ...
+    metrics: Mapping[str, float]
+    ref_template: str  # a metric's ref, "{key}" standing for its name
+    probe: bool = False
+    linked: bool = True
+
+    def ref(self, key: str) -> str:
+        """Where metric ``key`` is (or would be) recorded."""
+        return self.ref_template.replace("{key}", key)
+
+    def unusable(self) -> str | None:
+        """Why this run's measurements are no evidence at all, or None when they may be judged.
+
+        A source run is judged metric by metric. A probe run counts only when it is linked,
+        exists, and held its target rate: a load generator that fell behind sent less load
+        than asked and reports better latency than the truth.
+        """
+        if not self.probe:
+            return None
+        if not self.linked:
+            return f"{self.label}: version tag {PROBE_RUN_TAG} is not set"
+        held = self.metrics.get(PROBE_HELD_METRIC)
+        if held is None:
+            return f"metric '{PROBE_HELD_METRIC}' not found on {self.label}"
+        if held != 1:
+            return f"probe did not hold its target rate ({self.label})"
+        return None
 
 
 @dataclass(frozen=True)
@@ -70,18 +127,36 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class ExternalQuery:
+    """One question for an evidence source other than the registry (e.g. a PromQL query).
+
+    Asked before any check runs (see :mod:`gatekeeper.evidence.external`); the answer lands in
+    ``Evidence.extra[key]``. ``params`` is a tuple of pairs so the query stays hashable.
+    """
+
+    source: str
+    key: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def param(self, name: str) -> str | None:
+        return dict(self.params).get(name)
+
+
+@dataclass(frozen=True)
 class EvidenceRequest:
     """What the checks of one milestone need, so a source reads no more than that."""
 
     baseline_aliases: frozenset[str] = frozenset()
     artifacts: bool = False
     model_info: bool = False
+    external: frozenset[ExternalQuery] = frozenset()
 
     def merge(self, other: EvidenceRequest) -> EvidenceRequest:
         return EvidenceRequest(
             baseline_aliases=self.baseline_aliases | other.baseline_aliases,
             artifacts=self.artifacts or other.artifacts,
             model_info=self.model_info or other.model_info,
+            external=self.external | other.external,
         )
 
 

@@ -20,6 +20,7 @@ import yaml
 
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.evidence.interface import (
+    PROBE_RUN_TAG,
     Evidence,
     EvidenceRequest,
     EvidenceSource,
@@ -131,6 +132,7 @@ class _Reader:
     def _evidence(self, found: ModelVersion) -> VersionEvidence:
         run = get_run(self.client, found.run_id)
         version = str(found.version)
+        probe_run_id = (found.tags or {}).get(PROBE_RUN_TAG) or None
         return VersionEvidence(
             name=self.name,
             version=version,
@@ -145,7 +147,16 @@ class _Reader:
             run_tags=dict(run.data.tags) if run else {},
             artifacts=self._artifacts(found.run_id) if self.request.artifacts else None,
             model=self._model_info(version) if self.request.model_info else None,
+            probe_run_id=probe_run_id,
+            probe_metrics=self._probe_metrics(probe_run_id),
         )
+
+    def _probe_metrics(self, run_id: str | None) -> dict[str, float]:
+        """The linked probe run's metrics; empty when it was deleted (checks then error)."""
+        run = get_run(self.client, run_id)
+        if run is None or run.info.lifecycle_stage == "deleted":
+            return {}
+        return {k: float(v) for k, v in run.data.metrics.items()}
 
     def _artifacts(self, run_id: str | None) -> frozenset[str]:
         return list_run_artifacts(self.client, self.tracking_uri, run_id) if run_id else frozenset()
@@ -192,7 +203,8 @@ def alias_target(model: RegisteredModel, alias: str) -> str:
 
 
 def get_run(client: MlflowClient, run_id: str | None) -> Run | None:
-    """The version's source run, or None when it has none or it was deleted for good."""
+    """Run ``run_id`` (a version's source or probe run), or None when there is none or it was
+    deleted for good."""
     if not run_id:
         return None
     try:

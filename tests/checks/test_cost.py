@@ -152,3 +152,37 @@ def test_costmodel_can_be_imported_first() -> None:
     done = subprocess.run([sys.executable, "-c", "import gatekeeper.costmodel"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+# source: probe -------------------------------------------------------------------------------
+
+def probed(metrics: dict[str, float]) -> Any:
+    return evidence({"throughput_rps": 1.0}, probe_run_id="p9", probe_metrics=metrics)
+
+
+def test_probe_source_reads_throughput_and_bytes_from_the_probe_run() -> None:
+    check = spec(budget_per_1k=0.12, source="probe", bytes_per_request_metric="response_bytes")
+    outcome = evaluate(check, probed({"probe.held_target_rate": 1, "throughput_rps": 10,
+                                      "response_bytes": 0}))
+    assert (outcome.status, outcome.message) == (
+        Status.PASS, "cost = 0.1 per 1k <= budget 0.12 at 10 rps")
+    assert outcome.evidence == {
+        "throughput_rps": "mlflow:runs/p9/metrics/throughput_rps",
+        "bytes_per_request": "mlflow:runs/p9/metrics/response_bytes",
+        "held_target_rate": "mlflow:runs/p9/metrics/probe.held_target_rate"}
+
+
+def test_probe_that_did_not_hold_its_rate_gives_no_cost() -> None:
+    check = spec(budget_per_1k=0.12, source="probe")
+    outcome = evaluate(check, probed({"probe.held_target_rate": 0, "throughput_rps": 10}))
+    assert outcome == Outcome(
+        Status.ERROR, "probe did not hold its target rate (probe run p9)",
+        threshold=check.threshold(),
+        evidence={"unusable": "mlflow:runs/p9/metrics/probe.held_target_rate"})
+
+
+def test_probe_source_missing_throughput_names_the_probe_run() -> None:
+    outcome = evaluate(spec(budget_per_1k=0.12, source="probe"),
+                       probed({"probe.held_target_rate": 1}))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, "metric 'throughput_rps' not found on probe run p9")

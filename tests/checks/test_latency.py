@@ -126,3 +126,85 @@ def test_invalid_specs_are_rejected(fields: dict[str, Any], message: str) -> Non
     with pytest.raises(pydantic.ValidationError) as caught:
         spec(**fields)
     assert message in [e["msg"] for e in caught.value.errors()]
+
+
+# source: probe -------------------------------------------------------------------------------
+
+PROBE = {"probe.held_target_rate": 1.0, "latency.predict.samples": 900.0}
+PROBE_REF = "mlflow:runs/p9/metrics/"
+
+
+def probed(metrics: dict[str, float], run_id: str | None = "p9") -> Any:
+    return evidence({P95: 999.0}, probe_run_id=run_id, probe_metrics=metrics)
+
+
+def test_probe_source_reads_the_linked_probe_run_and_cites_it() -> None:
+    outcome = evaluate(spec(source="probe", **SERVE), probed({**PROBE, P95: 30, P99: 50}))
+    assert (outcome.status, outcome.message) == (
+        Status.PASS, "predict: p95 = 30 ms <= 40 ms, p99 = 50 ms <= 80 ms")
+    assert outcome.evidence == {"p95_ms": PROBE_REF + P95, "p99_ms": PROBE_REF + P99,
+                                "held_target_rate": PROBE_REF + "probe.held_target_rate"}
+
+
+def test_probe_that_did_not_hold_its_rate_is_an_error_whatever_it_measured() -> None:
+    outcome = evaluate(spec(source="probe", **SERVE),
+                       probed({**PROBE, "probe.held_target_rate": 0.0, P95: 1, P99: 2}))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, "predict: probe did not hold its target rate (probe run p9)")
+    assert outcome.observed == {"p95_ms": 1, "p99_ms": 2}
+
+
+def test_probe_source_without_a_linked_run_is_an_error() -> None:
+    outcome = evaluate(spec(source="probe", p99_ms=80), probed({}, run_id=None))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, "predict: v4 (no probe run linked): version tag gatekeeper.probe.run_id "
+        "is not set")
+    assert outcome.evidence["held_target_rate"] == (
+        "mlflow:models/fraud/4/version_tags/gatekeeper.probe.run_id")
+
+
+def test_probe_run_that_is_gone_is_an_error_naming_it() -> None:
+    outcome = evaluate(spec(source="probe", p99_ms=80), probed({}))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, "predict: metric 'probe.held_target_rate' not found on probe run p9")
+
+
+def test_missing_probe_metric_names_the_probe_run() -> None:
+    outcome = evaluate(spec(source="probe", p99_ms=80), probed(PROBE))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, f"predict: metric '{P99}' not found on probe run p9")
+
+
+@pytest.mark.parametrize(("samples", "status", "message"), [
+    (1001, Status.PASS, "predict: p99 = 50 ms <= 80 ms"),
+    (1000, Status.PASS, "predict: p99 = 50 ms <= 80 ms"),
+    (999, Status.ERROR, "predict: 999 samples < min_samples 1000 (probe run p9)"),
+])
+def test_min_samples(samples: float, status: Status, message: str) -> None:
+    check = spec(source="probe", p99_ms=80, min_samples=1000)
+    outcome = evaluate(check, probed({**PROBE, "latency.predict.samples": samples, P99: 50}))
+    assert (outcome.status, outcome.message) == (status, message)
+    assert outcome.threshold["min_samples"] == check.min_samples
+    assert outcome.evidence["samples"] == PROBE_REF + "latency.predict.samples"
+
+
+def test_min_samples_also_applies_to_the_source_run() -> None:
+    outcome = run(spec(p99_ms=80, min_samples=100), {P99: 50})
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, "predict: metric 'latency.predict.samples' not found on run r4")
+
+
+def test_source_run_is_the_default_and_ignores_the_probe() -> None:
+    outcome = evaluate(spec(p95_ms=40), probed({**PROBE, P95: 1}))
+    assert (outcome.status, outcome.message) == (Status.FAIL, "predict: p95 = 999 ms > 40 ms")
+    assert "held_target_rate" not in outcome.evidence
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"p99_ms": 80, "source": "prometheus"}, "Input should be 'run' or 'probe'"),
+    ({"p99_ms": 80, "min_samples": 0}, "Input should be greater than or equal to 1"),
+])
+def test_invalid_source_and_min_samples(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(pydantic.ValidationError) as caught:
+        spec(**fields)
+    assert message in [e["msg"] for e in caught.value.errors()]

@@ -112,3 +112,28 @@ def test_nan_bound_is_rejected() -> None:
 def test_registered_without_extra_evidence() -> None:
     assert CHECK_KINDS["metric_threshold"] is metric_threshold.KIND
     assert metric_threshold.KIND.needs(spec(min=0)) == EvidenceRequest()
+
+
+# source: probe -------------------------------------------------------------------------------
+
+def probed(metrics: dict[str, float], run_id: str | None = "p9") -> Any:
+    return evidence({"error_rate": 0.5}, probe_run_id=run_id, probe_metrics=metrics)
+
+
+def test_probe_source_reads_a_probe_run_metric() -> None:
+    check = spec(source="probe", key="error_rate", max=0.01)
+    outcome = evaluate(check, probed({"probe.held_target_rate": 1, "error_rate": 0.002}))
+    assert (outcome.status, outcome.message) == (Status.PASS, "error_rate = 0.002, within max 0.01")
+    assert outcome.evidence == {"value": "mlflow:runs/p9/metrics/error_rate"}
+
+
+@pytest.mark.parametrize(("metrics", "run_id", "message"), [
+    ({"probe.held_target_rate": 0, "error_rate": 0}, "p9",
+     "probe did not hold its target rate (probe run p9)"),
+    ({}, None, "v4 (no probe run linked): version tag gatekeeper.probe.run_id is not set"),
+    ({"probe.held_target_rate": 1}, "p9", "metric 'error_rate' not found on probe run p9"),
+])
+def test_unusable_or_missing_probe_evidence_is_an_error(metrics: dict[str, float],
+                                                        run_id: str | None, message: str) -> None:
+    outcome = evaluate(spec(source="probe", key="error_rate", max=0.01), probed(metrics, run_id))
+    assert (outcome.status, outcome.message) == (Status.ERROR, message)
