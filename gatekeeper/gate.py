@@ -85,8 +85,8 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     version = source.resolve_version(request.model, request.version, request.alias)
     evidence = source.collect(request.model, version, evidence_request(milestone))
     candidate = evidence.candidate
-    earlier = {m.id: audit.find_decision(request.model, version, candidate.run_id, m.id)
-               for m in loaded.playbook.earlier(milestone.id)}
+    earlier = audit.find_decisions(request.model, version, candidate.run_id,
+                                   [m.id for m in loaded.playbook.earlier(milestone.id)])
     result = Result(
         model=ModelRef(candidate.name, candidate.version, candidate.run_id, candidate.source),
         milestone=MilestoneRef(milestone.id, milestone.title),
@@ -143,10 +143,11 @@ def run_promote(request: GateRequest, adapters: Adapters, max_age: timedelta,
     decision = audit.find_decision(request.model, version, candidate.run_id, milestone.id,
                                    playbook_digest=loaded.digest)
     reason = _refusal(decision, max_age, now, milestone.id)
-    for earlier in loaded.playbook.earlier(milestone.id):
-        if reason is None and audit.find_decision(request.model, version, candidate.run_id,
-                                                  earlier.id) is None:
-            reason = f"earlier milestone '{earlier.id}' has not passed for version {version}"
+    earlier = audit.find_decisions(request.model, version, candidate.run_id,
+                                   [m.id for m in loaded.playbook.earlier(milestone.id)])
+    missing = [m for m, record in earlier.items() if record is None]
+    if reason is None and missing:
+        reason = f"earlier milestone '{missing[0]}' has not passed for version {version}"
     if reason is not None:
         audit.append(refusal_entry(model, milestone.id, playbook, reason, identity,
                                    alias=milestone.alias))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import FileIO
@@ -257,15 +257,29 @@ class AuditLog:
         The whole chain is verified on the way: a log that fails verification raises
         AuditReadError rather than answering, and a missing log holds no decision.
         """
-        if not self.path.exists():
-            return None
-        wanted = RecordFilter(
-            model=model, version=version, milestone=milestone, decision=decision, action="decision"
-        )
-        found: dict[str, Any] | None = None
+        return self.find_decisions(model, version, run_id, [milestone], decision,
+                                   playbook_digest)[milestone]
+
+    def find_decisions(
+        self,
+        model: str,
+        version: str,
+        run_id: str | None,
+        milestones: Sequence[str],
+        decision: str = "pass",
+        playbook_digest: str | None = None,
+    ) -> dict[str, dict[str, Any] | None]:
+        """:meth:`find_decision` for several milestones in one verified pass over the log."""
+        found: dict[str, dict[str, Any] | None] = dict.fromkeys(milestones)
+        if not milestones or not self.path.exists():
+            return found
+        wanted = {m: RecordFilter(model=model, version=version, milestone=m, decision=decision,
+                                  action="decision") for m in milestones}
         for stored in self.verified_records():
-            if wanted.matches(stored.record) and _same_run(stored.record, run_id, playbook_digest):
-                found = stored.record
+            for milestone, filter_ in wanted.items():
+                if filter_.matches(stored.record) and _same_run(stored.record, run_id,
+                                                                playbook_digest):
+                    found[milestone] = stored.record
         return found
 
     def _stable_size(self) -> int | None:
