@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 import click
 
 from gatekeeper import __version__
+from gatekeeper.cli_audit import audit_group, audit_log_option
 from gatekeeper.errors import ExitCode, GatekeeperError, InvalidInputError, ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
-DEFAULT_AUDIT_LOG = Path(".gatekeeper") / "audit.jsonl"
 
 
 def tracking_uri_option(func: F) -> F:
@@ -26,12 +26,6 @@ def tracking_uri_option(func: F) -> F:
         "--tracking-uri", envvar="GATEKEEPER_TRACKING_URI", metavar="URI",
         help="MLflow tracking/registry URI [default: MLFLOW_TRACKING_URI, else "
              "sqlite:///.gatekeeper/mlflow.db]")(func)
-
-
-def audit_log_option(func: F) -> F:
-    return click.option(
-        "--audit-log", envvar="GATEKEEPER_AUDIT_LOG", type=click.Path(path_type=Path),
-        default=DEFAULT_AUDIT_LOG, show_default=True, help="Append-only audit log (JSONL).")(func)
 
 
 def output_option(func: F) -> F:
@@ -171,8 +165,6 @@ def _version_or_alias(version: str | None, alias: str | None) -> tuple[str | Non
 
 
 def _register_subcommands() -> None:
-    from gatekeeper.cli_audit import audit_group
-
     cli.add_command(audit_group)
 
 
