@@ -16,6 +16,7 @@ import click
 
 from gatekeeper import __version__
 from gatekeeper.cli_audit import audit_group, audit_log_option
+from gatekeeper.cli_probe import probe_command
 from gatekeeper.errors import ExitCode, GatekeeperError, InvalidInputError, ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -166,6 +167,7 @@ def _version_or_alias(version: str | None, alias: str | None) -> tuple[str | Non
 
 def _register_subcommands() -> None:
     cli.add_command(audit_group)
+    cli.add_command(probe_command)
 
 
 _register_subcommands()
