@@ -20,6 +20,7 @@ from gatekeeper.audit import (
 )
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.evaluate import evaluate_milestone, evidence_request
+from gatekeeper.evidence.external import with_external
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest, EvidenceSource
 from gatekeeper.gitinfo import playbook_commit
 from gatekeeper.playbook.loader import LoadedPlaybook, find_milestone, load_playbook
@@ -83,7 +84,9 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     started = utcnow()
     loaded, milestone = load_for(request)
     version = source.resolve_version(request.model, request.version, request.alias)
-    evidence = source.collect(request.model, version, evidence_request(milestone))
+    wanted = evidence_request(milestone)
+    evidence = source.collect(request.model, version, wanted)
+    evidence = with_external(evidence, wanted.external)  # Prometheus etc., before any check
     candidate = evidence.candidate
     earlier = audit.find_decisions(request.model, version, candidate.run_id,
                                    [m.id for m in loaded.playbook.earlier(milestone.id)])
