@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 
 from gatekeeper.checks.interface import CheckKind, Outcome, Status
 from gatekeeper.checks.pilot_slo import (
-    MATCHERS,
+    Matchers,
     PrometheusCheck,
     Unreadable,
     finite,
@@ -71,9 +71,9 @@ class AbKpi(Strict):
 
 class AbComparison(PrometheusCheck):
     kind: Literal["ab_comparison"]
-    candidate: str = Field(min_length=1, pattern=MATCHERS, description='Label matchers of the '
+    candidate: Matchers = Field(min_length=1, description='Label matchers of the '
                            'candidate arm, e.g. arm="quantized".')
-    control: str = Field(min_length=1, pattern=MATCHERS, description='Label matchers of the '
+    control: Matchers = Field(min_length=1, description='Label matchers of the '
                          'control arm, e.g. arm="full".')
     measure: Literal["error_rate", "kpi", "p95", "p99"] = Field(
         description="What is compared: error_rate, a kpi proportion, or a latency percentile.")

@@ -14,12 +14,13 @@ serve ``ab_comparison``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from gatekeeper.checks.interface import CheckKind, CheckSpecBase, Outcome, Status
 from gatekeeper.evidence.external import ExternalFailure
@@ -36,9 +37,28 @@ from gatekeeper.strict import Strict
 METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 # One Prometheus duration unit, e.g. 30m, 1h, 7d: what range selectors accept.
 DURATION = r"^[1-9][0-9]*(s|m|h|d|w|y)$"
-# Label matchers without the braces (the check adds them): a typo'd brace would otherwise make
-# a PromQL parse error at gate time instead of a validation error now.
+# Label matchers without the braces (the check adds them): a stray brace would otherwise be a
+# PromQL parse error at gate time instead of a validation error now.
 MATCHERS = r"^[^{}]*$"
+
+
+def _duration(text: str) -> str:
+    if not re.fullmatch(DURATION, text):
+        raise ValueError(f"'{text}' is not a Prometheus duration like 30m, 1h or 7d")
+    return text
+
+
+def _matchers_only(text: str) -> str:
+    if not re.fullmatch(MATCHERS, text):
+        raise ValueError('give label matchers without braces, e.g. arm="quantized"')
+    return text
+
+
+# Validated by hand for a readable message; the pattern still goes into the JSON Schema.
+PromDuration = Annotated[str, AfterValidator(_duration),
+                         Field(json_schema_extra={"pattern": DURATION})]
+Matchers = Annotated[str, AfterValidator(_matchers_only),
+                     Field(json_schema_extra={"pattern": MATCHERS})]
 
 # Worst first: the check reports the worst state of its readings.
 SEVERITY = (Status.ERROR, Status.FAIL, Status.WARN, Status.PASS)
@@ -50,7 +70,7 @@ class Unreadable(Exception):
 
 
 def _matchers(what: str) -> Any:
-    return Field(default="", pattern=MATCHERS, description=what)
+    return Field(default="", description=what)
 
 
 def _metric(what: str) -> Any:
@@ -63,12 +83,12 @@ class PrometheusCheck(CheckSpecBase):
     prometheus_url: str | None = Field(
         default=None, pattern=r"^https?://\S+$",
         description="Base URL of the Prometheus server. Left out: GATEKEEPER_PROMETHEUS_URL.")
-    window: str = Field(pattern=DURATION, description="Length of the window ending at `at`, "
+    window: PromDuration = Field(description="Length of the window ending at `at`, "
                         "as a Prometheus duration: 30m, 1h, 7d.")
     at: datetime | None = Field(
         default=None, description="End of the window (ISO 8601; no zone means UTC). Left out: "
         "when the gate runs.")
-    selector: str = _matchers('Label matchers every query applies, e.g. job="fraud".')
+    selector: Matchers = _matchers('Label matchers every query applies, e.g. job="fraud".')
     histogram: str | None = _metric("Latency histogram, without the _bucket suffix, e.g. "
                                     "http_request_duration_seconds.")
     latency_unit: Literal["seconds", "milliseconds"] = Field(
@@ -76,7 +96,7 @@ class PrometheusCheck(CheckSpecBase):
     requests: str | None = _metric("Counter of requests. Left out: <histogram>_count.")
     errors: str | None = _metric("Counter of failed requests. Left out: the requests counter "
                                  "(narrowed by errors_selector).")
-    errors_selector: str = _matchers('Extra matchers that pick failed requests, e.g. '
+    errors_selector: Matchers = _matchers('Extra matchers that pick failed requests, e.g. '
                                      'code=~"5..".')
 
     def prom(self, name: str, promql: str) -> ExternalQuery:

@@ -288,7 +288,7 @@ def test_unreachable_prometheus_is_an_error() -> None:
     (ERRORS, {"confidence": 1}, "less than 1"),
     (ERRORS, {"confidence": 0.4}, "greater than or equal to 0.5"),
     (ERRORS, {"candidate": ""}, "at least 1 character"),
-    (ERRORS, {"control": "{arm='full'}"}, "String should match pattern"),
+    (ERRORS, {"control": "{arm='full'}"}, "give label matchers without braces"),
     (ERRORS, {"measure": "p50"}, "Input should be"),
 ])
 def test_invalid_parameters_are_rejected(fields: dict[str, Any], changes: dict[str, Any],

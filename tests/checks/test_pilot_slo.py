@@ -249,9 +249,10 @@ def test_kpi_expression_giving_several_series_is_an_error() -> None:
      "set 'histogram' or 'requests': the request volume is read from one of them"),
     ({"histogram": None}, "'p95_ms' and 'p99_ms' need 'histogram'"),
     ({"errors_selector": ""}, "'max_error_rate' needs 'errors' or 'errors_selector'"),
-    ({"window": "1 hour"}, "String should match pattern"),
-    ({"window": "0h"}, "String should match pattern"),
-    ({"selector": '{arm="quantized"}'}, "String should match pattern"),
+    ({"window": "1 hour"}, "'1 hour' is not a Prometheus duration like 30m, 1h or 7d"),
+    ({"window": "0h"}, "'0h' is not a Prometheus duration"),
+    ({"selector": '{arm="quantized"}'}, 'give label matchers without braces, e.g. '
+     'arm="quantized"'),
     ({"histogram": "http-latency"}, "String should match pattern"),
     ({"prometheus_url": "prometheus:9090"}, "String should match pattern"),
     ({"max_error_rate": 1.5}, "less than or equal to 1"),
