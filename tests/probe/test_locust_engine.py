@@ -65,12 +65,15 @@ def test_known_latency_per_endpoint_with_a_worker() -> None:
 
 def test_error_classes_across_two_workers() -> None:
     replies = {"/500": Reply(500), "/404": Reply(404), "/hang-up": Reply(hang_up=True),
-               "/slow": Reply(delay_s=2.0), "/ok": Reply()}
+               "/slow": Reply(delay_s=3.0), "/ok": Reply()}
     lines = [f'{{"endpoint": "{p[1:]}", "method": "POST", "path": "{p}", "payload": [1]}}'
              for p in replies]
     items = plan(50, 2.0, lines)
+    # A generous timeout, so that a loaded machine's slow answers are not counted as timeouts,
+    # and users paced 1 s apart, so a timed-out request does not make its user fall behind.
     with Target(lambda _n, path: replies[path]) as url:
-        report = run_locust(url, items, Limits(timeout_s=0.2), HoldPolicy(), workers=2)
+        report = run_locust(url, items, Limits(timeout_s=0.5), HoldPolicy(), workers=2,
+                            user_rate=1.0)
     by_name = {e.endpoint: e for e in report.endpoints}
     expected = {"500": "5xx", "404": "4xx", "hang-up": "connection", "slow": "timeout"}
     planned = planned_after(items, 0.0)
