@@ -3,6 +3,7 @@ and its link to the version, and MlflowSource following that link."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -165,3 +166,13 @@ def test_endpoint_names_must_fit_metric_names() -> None:
     with pytest.raises(InvalidInputError) as caught:
         check_endpoint_names(["predict", "v1/predict"], "mix.jsonl")
     assert str(caught.value) == "mix.jsonl: endpoint 'v1/predict' cannot name an MLflow metric"
+
+
+def test_error_rate_counts_classes_only_an_importer_knows() -> None:
+    """k6 imports put every failure under "unclassified": the overall rate must include it."""
+    report = small_report()
+    predict = next(e for e in report.endpoints if e.endpoint == "predict")
+    imported = dataclasses.replace(predict, errors={"unclassified": 2})
+    metrics = probe_metrics(dataclasses.replace(report, endpoints=(imported,)), 0.0)
+    assert metrics["error_rate"] == pytest.approx(2 / imported.requests)
+    assert metrics["errors.unclassified_rate"] == pytest.approx(2 / imported.requests)
