@@ -1,0 +1,84 @@
+"""The cache proof against the real cache proxy and Redis, in front of a target whose
+capacity is known (200 requests/s), replaying a trace whose repeated share is known (40%)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from examples.serve.stack import running_proxy
+from gatekeeper.costmodel import CostModel
+from gatekeeper.probe.cache_proof import (
+    RedisStats,
+    SearchSettings,
+    measure_hit_ratio,
+    prove_cache,
+    without_cache,
+)
+from gatekeeper.probe.capacity import StepPolicy
+from gatekeeper.probe.requests_mix import RequestMix, parse_mix
+from tests.serve.conftest import START_TIMEOUT_S
+
+
+def trace(records: int = 50, lag: int = 10) -> RequestMix:
+    """100 requests of which 40 repeat an earlier one, the misses spread evenly.
+
+    Even positions ``2j`` ask for new records ``j``; odd positions ``2j + 1`` ask for record
+    ``j - lag`` again, or, while ``j < lag``, for a record of their own. Every repeat comes
+    ``2 * lag + 1`` requests after the first: at the rates tested the first answer is stored
+    by then, so the truth is exactly the repeated share (a repeat of a request still in
+    flight would miss: the proxy does not coalesce them).
+    """
+    order = [n for j in range(records) for n in (j, j - lag if j >= lag else records + j)]
+    return parse_mix([json.dumps({"endpoint": "predict", "path": "/invocations",
+                                  "payload": {"record": n}, "timestamp": i / 10})
+                      for i, n in enumerate(order)], "trace")
+
+
+@pytest.fixture
+def slow_proxy(serial_target: Callable[[float], contextlib.AbstractContextManager[str]],
+               redis_url: str, tmp_path: Path) -> Iterator[str]:
+    """The proxy in front of a target serving 200 requests/s (5 ms each, one at a time)."""
+    with serial_target(5.0) as target, \
+            running_proxy(target, redis_url, 300, tmp_path, START_TIMEOUT_S) as url:
+        yield url
+
+
+def test_hit_ratio_from_headers_and_redis_match_the_trace(slow_proxy: str, redis_url: str
+                                                          ) -> None:
+    hit, run = measure_hit_ratio(slow_proxy, trace(), rate=100, duration_s=2.0,
+                                 stats=RedisStats(redis_url))
+    assert hit.expected == 0.4  # two passes of the trace, the second tagged ?replay=1
+    assert hit.from_headers == pytest.approx(0.4, abs=0.02)
+    assert hit.cache_stats is not None
+    assert (hit.cache_stats.hits, hit.cache_stats.misses) == (hit.headers["HIT"],
+                                                              hit.headers["MISS"])
+    assert sum(hit.headers.values()) == 200
+    assert run.report.held_target_rate
+
+
+def test_the_cache_raises_capacity_and_cuts_cost(slow_proxy: str, redis_url: str) -> None:
+    model = CostModel(hardware_per_hour=1.0, cache_per_hour=0.1)
+    search = SearchSettings(slo_p99_ms=50, start_rate=100, max_rate=2000,
+                            policy=StepPolicy(warmup_s=0.25, settle_s=0.3, resolution=0.15),
+                            step_duration=1.2, max_steps=6)
+    proof = prove_cache(slow_proxy, trace(), model, RedisStats(redis_url), replay_rate=100,
+                        replay_duration_s=1.0, search=search)
+    uncached, cached = proof.uncached.capacity_rps, proof.cached.capacity_rps
+    assert 150 <= uncached <= 210, proof.uncached.to_dict()
+    # 40% of the requests never reach the target: at most 200 / 0.6 = 333/s get through.
+    assert 1.25 * uncached <= cached <= 350, proof.cached.to_dict()
+    assert proof.uncached.steps[0].run.tally == {"BYPASS": 120}
+    assert proof.cost_cached == proof.cached.cost(model)
+    assert proof.cost_uncached == proof.uncached.cost(without_cache(model))
+    assert proof.cost_reduction is not None and proof.cost_reduction > 0.15
+    metrics = proof.metrics()
+    assert metrics["cache.cost_reduction"] == proof.cost_reduction
+    assert metrics["cost.per_1k_cached"] < metrics["cost.per_1k_uncached"]
+    assert metrics["capacity.cached.rps"] == cached
+    assert {"cache.hit_ratio", "cache.hit_ratio_stats", "cache.expected_hit_ratio",
+            "capacity.uncached.rps"} <= metrics.keys()
