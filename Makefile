@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: demo test lint bench schema clean system-deps
+.PHONY: demo serve-demo test lint bench schema clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/gatekeeper validate
 	$(BIN)/gatekeeper demo
+
+# The reference serve stack (examples/serve) on 127.0.0.1: probed, logged to MLflow, gated.
+serve-demo: $(STAMP) system-deps
+	$(BIN)/python examples/serve/run_serve_gate.py
 
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest
