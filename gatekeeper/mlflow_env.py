@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from gatekeeper.errors import GatekeeperError, InfrastructureError, InvalidInputError
 from gatekeeper.evidence.interface import EvidenceSourceError
+from gatekeeper.failures import exception_chain, first_line
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -157,7 +158,7 @@ def _is_registry_failure(exc: Exception) -> bool:
 
 def describe_failure(tracking_uri: str, exc: BaseException) -> str:
     """One line saying what went wrong with the registry at ``tracking_uri``."""
-    chain = list(_exception_chain(exc))
+    chain = list(exception_chain(exc))
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
         return f"cannot reach MLflow tracking server at {tracking_uri}: connection refused"
     if any(isinstance(e, TimeoutError) for e in chain):
@@ -166,32 +167,13 @@ def describe_failure(tracking_uri: str, exc: BaseException) -> str:
                 f"no answer within {timeout} s (MLFLOW_HTTP_REQUEST_TIMEOUT)")
     if any(isinstance(e, socket.gaierror) for e in chain):
         return f"cannot reach MLflow tracking server at {tracking_uri}: unknown host"
+    detail = first_line(str(exc) or type(exc).__name__)
     if _is_connection_error(chain):
-        return f"cannot reach MLflow tracking server at {tracking_uri}: {_first_line(exc)}"
-    return f"MLflow registry at {tracking_uri} failed: {_first_line(exc)}"
-
-
-def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what caused it: requests and urllib3 keep the cause in ``args``/``reason``."""
-    seen: set[int] = set()
-    pending: list[object] = [exc]
-    while pending:
-        item = pending.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        pending.extend((item.__cause__, item.__context__, getattr(item, "reason", None),
-                        *item.args))
+        return f"cannot reach MLflow tracking server at {tracking_uri}: {detail}"
+    return f"MLflow registry at {tracking_uri} failed: {detail}"
 
 
 def _is_connection_error(chain: list[BaseException]) -> bool:
     requests = sys.modules.get("requests")
     cls = getattr(requests, "ConnectionError", None)
     return isinstance(cls, type) and any(isinstance(e, cls) for e in chain)
-
-
-def _first_line(exc: BaseException, limit: int = 300) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from gatekeeper.evidence.interface import EvidenceSourceError, ExternalQuery
+from gatekeeper.failures import exception_chain, first_line
 
 if TYPE_CHECKING:
     import requests
@@ -195,26 +196,6 @@ def why_unreachable(exc: BaseException, timeout: float) -> str:
     if any(isinstance(e, TimeoutError | requests.Timeout) for e in chain):
         return f"no answer within {timeout:g} s"
     return first_line(str(exc))
-
-
-def exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and its causes: requests and urllib3 keep them in ``args`` and ``reason``."""
-    seen: set[int] = set()
-    pending: list[object] = [exc]
-    while pending:
-        item = pending.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        pending.extend((item.__cause__, item.__context__, getattr(item, "reason", None),
-                        *item.args))
-
-
-def first_line(text: str, limit: int = 300) -> str:
-    lines = text.strip().splitlines()
-    line = lines[0] if lines else "(no message)"
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 # The PromQL the check kinds ask. ``selectors`` are label matchers such as ``arm="full"``;
