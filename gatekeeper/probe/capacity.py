@@ -26,7 +26,7 @@ import aiohttp
 
 from gatekeeper.costmodel import CostBreakdown, CostModel, cost_per_1k
 from gatekeeper.probe import schedule
-from gatekeeper.probe.engine import Engine, Limits, RunRecord, StatusClass
+from gatekeeper.probe.engine import Engine, Limits, RunRecord, StatusClass, run_engine_loop
 from gatekeeper.probe.report import HoldPolicy, ProbeReport, build_report
 from gatekeeper.probe.requests_mix import MixRequest, Planned, RequestMix
 
@@ -323,7 +323,7 @@ def run_step(target: ProbeTarget, plan: Iterable[Planned], limits: Limits,
     """Send ``plan`` with the open-model engine (plus the target's headers and tally)."""
     engine = TallyEngine(target.url.rstrip("/"), limits, headers=dict(target.headers),
                          tally_header=target.tally_header)
-    planned = asyncio.run(engine.run(plan))
+    planned = run_engine_loop(engine.run(plan), limits.connections)
     record = RunRecord(engine.url, tuple(engine.samples), planned)
     return StepRun(build_report(record, policy), mean_ok_bytes(record, policy.warmup_s),
                    dict(engine.tally))

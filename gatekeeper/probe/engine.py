@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Iterable
+import os
+import selectors
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -21,6 +24,14 @@ from gatekeeper.probe.requests_mix import MixRequest, Planned
 START_LEAD_S = 0.05
 # When the sender is behind, yield to the event loop this often so sends still start.
 YIELD_EVERY = 32
+# select() only takes descriptors below FD_SETSIZE (1024 on Linux); keep this many spare for
+# descriptors others open while the engine runs (a target in the same process, log files).
+SELECT_FD_LIMIT = 1024
+SELECT_FD_SPARE = 64
+# Selectors whose timeouts are whole milliseconds, rounded up: every timer wakes up to 1 ms late.
+COARSE_SELECTORS = ("EpollSelector", "PollSelector", "DevpollSelector")
+
+T = TypeVar("T")
 
 
 class StatusClass(enum.Enum):
@@ -159,5 +170,40 @@ def classify(status: int) -> StatusClass:
 def run_plan(url: str, plan: Iterable[Planned], limits: Limits) -> RunRecord:
     """Run the plan against ``url`` (scheme, host, port; mix paths are appended) and wait."""
     engine = Engine(url.rstrip("/"), limits)
-    planned = asyncio.run(engine.run(plan))
+    planned = run_engine_loop(engine.run(plan), limits.connections)
     return RunRecord(engine.url, tuple(engine.samples), planned)
+
+
+def run_engine_loop(main: Coroutine[Any, Any, T], connections: int) -> T:
+    """Run ``main`` (an engine run) to completion on an event loop with sub-ms timers.
+
+    asyncio's default selector on Linux (epoll) rounds every timeout up to whole milliseconds,
+    so each scheduled send would wake up to 1 ms late and add that to the measured latency.
+    ``select()`` takes microsecond timeouts, but only descriptors below ``SELECT_FD_LIMIT``
+    and costs more CPU per wake-up: it is used when the pool (twice, for a target in the same
+    process) fits beside the descriptors already open; otherwise the default loop runs.
+    """
+    if not precise_timers_fit(connections):
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=precise_loop) as runner:
+        return runner.run(main)
+
+
+def precise_loop() -> asyncio.AbstractEventLoop:
+    return asyncio.SelectorEventLoop(selectors.SelectSelector())
+
+
+def precise_timers_fit(connections: int) -> bool:
+    """Whether ``select()`` is needed (a coarse default selector) and can take the pool."""
+    if selectors.DefaultSelector.__name__ not in COARSE_SELECTORS:
+        return False  # kqueue and select() already time in microseconds
+    highest = highest_open_fd()
+    return highest is not None and highest + 2 * connections + SELECT_FD_SPARE < SELECT_FD_LIMIT
+
+
+def highest_open_fd() -> int | None:
+    """The highest descriptor this process has open (None where /proc/self/fd is missing)."""
+    try:
+        return max((int(name) for name in os.listdir("/proc/self/fd")), default=0)
+    except OSError:
+        return None

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from gatekeeper.errors import ExitCode, InfrastructureError, InvalidInputError
 from gatekeeper.probe import schedule
-from gatekeeper.probe.engine import Engine, Limits, RunRecord, StatusClass
+from gatekeeper.probe.engine import Engine, Limits, RunRecord, StatusClass, run_engine_loop
 from gatekeeper.probe.mlflow_log import (
     LoggedRun,
     Target,
@@ -261,7 +261,7 @@ def drive(request: ProbeRequest, progress: Progress) -> RunRecord:
     engine = Engine(request.url.rstrip("/"), request.limits)
     watch = Watch(progress, request.schedule.duration_s)
     plan = watch.count(request.schedule.plan(request.mix, request.seed))
-    planned = asyncio.run(send_watched(engine, plan, watch))
+    planned = run_engine_loop(send_watched(engine, plan, watch), request.limits.connections)
     watch.finish(engine.samples)
     return RunRecord(engine.url, tuple(engine.samples), planned)
 
