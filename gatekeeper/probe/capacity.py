@@ -14,7 +14,6 @@ inferences cost on one replica run as hard as its latency objective allows.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections import Counter
@@ -22,11 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-import aiohttp
-
 from gatekeeper.costmodel import CostBreakdown, CostModel, cost_per_1k
 from gatekeeper.probe import schedule
-from gatekeeper.probe.engine import Engine, Limits, RunRecord, StatusClass, run_engine_loop
+from gatekeeper.probe.engine import Limits, RunRecord, StatusClass, run_plan
 from gatekeeper.probe.report import HoldPolicy, ProbeReport, build_report
 from gatekeeper.probe.requests_mix import MixRequest, Planned, RequestMix
 
@@ -321,46 +318,19 @@ def repeated_share(requests: Sequence[MixRequest]) -> float:
 def run_step(target: ProbeTarget, plan: Iterable[Planned], limits: Limits,
              policy: HoldPolicy) -> StepRun:
     """Send ``plan`` with the open-model engine (plus the target's headers and tally)."""
-    engine = TallyEngine(target.url.rstrip("/"), limits, headers=dict(target.headers),
-                         tally_header=target.tally_header)
-    planned = run_engine_loop(engine.run(plan), limits.connections)
-    record = RunRecord(engine.url, tuple(engine.samples), planned)
+    tally: Counter[str] = Counter()
+    name = target.tally_header
+
+    def count(headers: Mapping[str, str]) -> None:
+        tally[headers.get(name or "", "")] += 1
+
+    record = run_plan(target.url, plan, limits, target.headers,
+                      count if name is not None else None)
     return StepRun(build_report(record, policy), mean_ok_bytes(record, policy.warmup_s),
-                   dict(engine.tally))
+                   dict(tally))
 
 
 def mean_ok_bytes(record: RunRecord, warmup_s: float) -> float:
     sizes = [s.response_bytes for s in record.samples
              if s.intended_s >= warmup_s and s.status is StatusClass.OK]
     return sum(sizes) / len(sizes) if sizes else 0.0
-
-
-@dataclass
-class TallyEngine(Engine):
-    """The open-model engine, adding ``headers`` to every request and counting the values of
-    ``tally_header`` in the answers.
-
-    ``run`` repeats ``Engine.run`` with two session options the engine has no hook for:
-    default headers and a trace hook that sees each response's headers (counting them costs
-    nothing on the timed path: the hook runs when the headers arrive).
-    """
-
-    headers: dict[str, str] = field(default_factory=dict)
-    tally_header: str | None = None
-    tally: Counter[str] = field(default_factory=Counter)
-
-    async def run(self, plan: Iterable[Planned]) -> int:
-        trace = aiohttp.TraceConfig()
-        trace.on_request_end.append(self.count_header)
-        connector = aiohttp.TCPConnector(limit=self.limits.connections, ttl_dns_cache=None)
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                         headers=self.headers, trace_configs=[trace]
-                                         ) as session:
-            self._session = session
-            self._slots = asyncio.Semaphore(self.limits.connections)
-            return await self.dispatch(plan)
-
-    async def count_header(self, _session: aiohttp.ClientSession, _context: Any,
-                           params: aiohttp.TraceRequestEndParams) -> None:
-        if self.tally_header is not None:
-            self.tally[params.response.headers.get(self.tally_header, "")] += 1

@@ -12,7 +12,7 @@ import asyncio
 import enum
 import os
 import selectors
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -90,18 +90,30 @@ class RunRecord:
     planned: int
 
 
+#: Called with each answer's headers (case-insensitive keys) as soon as they arrive.
+ResponseHook = Callable[[Mapping[str, str]], None]
+
+
 @dataclass
 class Engine:
-    """Sends a plan to one base URL. One instance per run; use ``run_plan``."""
+    """Sends a plan to one base URL. One instance per run; use ``run_plan``.
+
+    ``headers`` go on every request (``Cache-Control: no-cache`` bypasses a cache);
+    ``on_response`` sees every answer's headers, e.g. to count ``X-Cache`` values. It runs on
+    the engine's loop before the body is read, so it must be quick and must not raise.
+    """
 
     url: str
     limits: Limits
     samples: list[Sample] = field(default_factory=list)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    on_response: ResponseHook | None = None
 
     async def run(self, plan: Iterable[Planned]) -> int:
         """Send the plan within the limits; returns how many requests were planned and sent."""
         connector = aiohttp.TCPConnector(limit=self.limits.connections, ttl_dns_cache=None)
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+        async with aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                         headers=dict(self.headers)) as session:
             self._session = session
             self._slots = asyncio.Semaphore(self.limits.connections)
             return await self.dispatch(plan)
@@ -150,6 +162,8 @@ class Engine:
                     request.method, self.url + request.path, data=request.body,
                     headers=headers, allow_redirects=False,
                 ) as response:
+                    if self.on_response is not None:
+                        self.on_response(response.headers)
                     body = await response.read()
         except TimeoutError:
             return StatusClass.TIMEOUT, 0
@@ -167,9 +181,13 @@ def classify(status: int) -> StatusClass:
     return StatusClass.CLIENT_ERROR
 
 
-def run_plan(url: str, plan: Iterable[Planned], limits: Limits) -> RunRecord:
-    """Run the plan against ``url`` (scheme, host, port; mix paths are appended) and wait."""
-    engine = Engine(url.rstrip("/"), limits)
+def run_plan(url: str, plan: Iterable[Planned], limits: Limits,
+             headers: Mapping[str, str] | None = None, on_response: ResponseHook | None = None
+             ) -> RunRecord:
+    """Run the plan against ``url`` (scheme, host, port; mix paths are appended) and wait.
+
+    ``headers`` and ``on_response``: see :class:`Engine`."""
+    engine = Engine(url.rstrip("/"), limits, headers=dict(headers or {}), on_response=on_response)
     planned = run_engine_loop(engine.run(plan), limits.connections)
     return RunRecord(engine.url, tuple(engine.samples), planned)
 

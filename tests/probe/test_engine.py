@@ -130,3 +130,13 @@ def test_timeouts_bound_the_run_and_report_dict_is_complete() -> None:
     data = build_report(run, HoldPolicy()).to_dict()
     assert data["endpoints"][0]["errors"] == {"timeout": 1, "5xx": 0, "4xx": 0, "connection": 0}
     assert data["percentile_method"].startswith("nearest rank")
+
+
+def test_on_response_sees_every_answers_headers() -> None:
+    seen: list[str] = []
+    plan = parse_mix(GET_ROOT, "mix").plan(schedule.fixed_rate(100, 0.2), seed=1)
+    with Target(always(Reply())) as url:
+        run = run_plan(url, plan, Limits(timeout_s=2.0), headers={"X-Probe": "1"},
+                       on_response=lambda headers: seen.append(headers["content-type"]))
+
+    assert seen == ["application/json"] * len(run.samples) and len(seen) == 20
