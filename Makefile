@@ -27,7 +27,7 @@ test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check gatekeeper tests bench
+	$(BIN)/ruff check gatekeeper tests bench examples
 	$(BIN)/mypy
 
 bench: $(STAMP)
