@@ -242,8 +242,12 @@ COLUMNS = ("endpoint", "ok samples", "target/s", "achieved/s", "rate held", "p50
 
 
 def report_html(report: ProbeReport, facts: Sequence[tuple[str, str]],
-                problems: Sequence[str], latency: bytes, percentiles: bytes) -> str:
-    """The page: ``facts`` (label, value) on top, the verdict, the table, both pictures."""
+                problems: Sequence[str], latency: bytes | None, percentiles: bytes | None
+                ) -> str:
+    """The page: ``facts`` (label, value) on top, the verdict, the table, both pictures.
+
+    A picture given as None (nothing to draw: see :func:`has_histogram`) is replaced by a note
+    saying why, so a report from Locust or an imported file still renders."""
     verdict = ('<p class="ok">Evidence usable.</p>' if not problems else
                '<p class="bad">Evidence NOT usable:</p><ul>'
                + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul>")
@@ -258,9 +262,29 @@ def report_html(report: ProbeReport, facts: Sequence[tuple[str, str]],
         f'<p class="note">Percentiles: {html.escape(report.percentile_method)}. Latency is '
         "measured from each request's intended send time (coordinated-omission corrected); "
         "service time from its actual send. Warm-up excluded.</p>",
-        "<h2>Latency histogram</h2>", image(latency, "latency histogram per endpoint type"),
-        "<h2>Percentiles over time</h2>", image(percentiles, "p50, p95, p99 per second"),
+        "<h2>Latency histogram</h2>",
+        image(latency, "latency histogram per endpoint type") if latency else NO_HISTOGRAM,
+        "<h2>Percentiles over time</h2>",
+        image(percentiles, "p50, p95, p99 per second") if percentiles else NO_TIMELINE,
         "</body></html>", ""])
+
+
+def has_histogram(report: ProbeReport) -> bool:
+    """False when requests were measured but no raw histogram came with them (Locust, k6 and
+    Locust imports report percentiles only): there is nothing to draw."""
+    measured = any(e.requests for e in report.endpoints)
+    return not measured or any(e.latency_histogram.count for e in report.endpoints)
+
+
+def has_timeline(timeline: Timeline) -> bool:
+    """False when the engine kept no per-request samples (Locust, imports)."""
+    return bool(timeline.seconds)
+
+
+NO_HISTOGRAM = ('<p class="note">No latency histogram: this report\'s source gives '
+                'percentiles only (see the table), not the raw distribution.</p>')
+NO_TIMELINE = ('<p class="note">No percentiles over time: this report\'s source kept no '
+               'per-request times.</p>')
 
 
 def endpoint_table(endpoints: Iterable[EndpointReport]) -> str:

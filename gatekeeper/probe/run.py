@@ -36,6 +36,8 @@ from gatekeeper.probe.plots import (
     Timeline,
     build_timeline,
     format_ms,
+    has_histogram,
+    has_timeline,
     latency_png,
     percentiles_png,
     report_html,
@@ -316,17 +318,20 @@ def params(outcome: ProbeOutcome) -> dict[str, str]:
 
 
 def write_files(outcome: ProbeOutcome) -> tuple[Path, ...]:
-    """result.json, the two pictures and the HTML page, in ``out_dir``."""
+    """result.json, the pictures there is something to draw for, and the HTML page."""
     folder = outcome.request.out_dir
     folder.mkdir(parents=True, exist_ok=True)
-    latency = latency_png(outcome.report)
-    percentiles = percentiles_png(outcome.timeline, outcome.report)
-    (folder / "latency.png").write_bytes(latency)
-    (folder / "percentiles.png").write_bytes(percentiles)
+    latency = latency_png(outcome.report) if has_histogram(outcome.report) else None
+    percentiles = (percentiles_png(outcome.timeline, outcome.report)
+                   if has_timeline(outcome.timeline) else None)
+    pictures = {"latency.png": latency, "percentiles.png": percentiles}
+    for name, png in pictures.items():
+        if png is not None:
+            (folder / name).write_bytes(png)
     page = report_html(outcome.report, facts(outcome), outcome.problems, latency, percentiles)
     (folder / "report.html").write_text(page, encoding="utf-8")
     write_result(outcome)
-    return tuple(folder / name for name in FILES)
+    return tuple(folder / name for name in FILES if pictures.get(name, b"") is not None)
 
 
 def write_result(outcome: ProbeOutcome) -> None:

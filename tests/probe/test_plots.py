@@ -10,16 +10,20 @@ import pytest
 
 from gatekeeper.probe.engine import RunRecord, Sample, StatusClass
 from gatekeeper.probe.histogram import Histogram
+from gatekeeper.probe.importers import import_k6_summary
 from gatekeeper.probe.plots import (
     Second,
     build_timeline,
     coarse_bins,
     format_ms,
+    has_histogram,
+    has_timeline,
     latency_png,
     percentiles_png,
     report_html,
 )
 from gatekeeper.probe.report import HoldPolicy, ProbeReport, build_report
+from tests.probe.test_importers import K6
 
 OK = StatusClass.OK
 
@@ -110,3 +114,23 @@ def test_page_embeds_the_pictures_escapes_names_and_states_the_verdict() -> None
             "&lt; --min-samples 100</li></ul>") in page
     assert "nearest rank" in page
     assert "http" not in page.replace("http://127.0.0.1:1", "")  # nothing fetched from outside
+
+
+def test_a_report_without_histogram_renders_its_table_and_says_why() -> None:
+    imported = import_k6_summary(K6, target_rps=100.0)
+    assert not has_histogram(imported) and not has_timeline(build_timeline([], 0.0))
+    assert png_size(latency_png(imported))[0] > 0  # drawing it anyway must not crash either
+
+    page = report_html(imported, [("source", "k6")], [], None, None)
+
+    assert "<img" not in page
+    assert "<td>predict</td>" in page
+    assert ("<p class=\"note\">No latency histogram: this report's source gives percentiles "
+            "only (see the table), not the raw distribution.</p>") in page
+    assert ("<p class=\"note\">No percentiles over time: this report's source kept no "
+            "per-request times.</p>") in page
+
+
+def test_a_measured_report_has_a_histogram() -> None:
+    assert has_histogram(run_of([sample(i / 10, 3) for i in range(20)]))
+    assert has_histogram(run_of([]))  # nothing measured: the picture says so itself
