@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import click
+from click.core import ParameterSource
 
 from gatekeeper.errors import InvalidInputError, ValidationError
 
 if TYPE_CHECKING:
+    from gatekeeper.costmodel import CostModel
+    from gatekeeper.probe.modes import CapacitySpec, ImportSpec
     from gatekeeper.probe.requests_mix import RequestMix
     from gatekeeper.probe.run import ProbeRequest, ScheduleKind, ScheduleSpec, VersionLink
 
@@ -79,7 +82,34 @@ OPTIONS = (
     option("--out", type=click.Path(file_okay=False, path_type=Path),
            help="Folder for result.json, latency.png, percentiles.png, report.html "
            "[default: .gatekeeper/probe/<UTC timestamp>/]"),
+    option("--engine", type=click.Choice(["builtin", "locust"]), default="builtin",
+           show_default=True, help="What sends the load (locust: its distributed mode)."),
+    option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+           help="--engine locust: worker processes."),
+    option("--find-capacity", is_flag=True, help="Search for the highest fixed rate whose P99 "
+           "meets --slo-p99-ms, from --rate, in steps of --duration."),
+    option("--cache-proof", is_flag=True, help="Hit ratio, capacity and cost per 1,000 with "
+           "and without the cache in front of URL (replay at --rate for --duration)."),
+    option("--slo-p99-ms", type=float, help="--find-capacity, --cache-proof: the P99 SLO."),
+    option("--max-rate", type=float, help="--find-capacity, --cache-proof: never above this."),
+    option("--max-steps", type=click.IntRange(min=1),
+           help="--find-capacity, --cache-proof: at most this many steps [default: 8]"),
+    option("--cost-model", type=click.Path(dir_okay=False, path_type=Path),
+           help="YAML cost model (a playbook's cost_model keys) for cost at SLO."),
+    option("--playbook", type=click.Path(dir_okay=False, path_type=Path),
+           help="Instead of --cost-model: the playbook whose cost_model prices the capacity."),
+    option("--redis-url", help="--cache-proof: the cache's Redis, for its own hit statistics."),
+    option("--import-k6", type=click.Path(dir_okay=False, path_type=Path),
+           help="Send nothing: read this k6 summary JSON as the probe's results."),
+    option("--import-locust", metavar="PREFIX", type=click.Path(path_type=Path),
+           help="Send nothing: read PREFIX_stats.csv (and _failures.csv) of Locust."),
+    option("--target-rps", type=float,
+           help="--import-k6, --import-locust: the rate the run was meant to hold."),
 )
+# Flags that shape sending load: meaningless when a file is imported.
+SENDING = ("mix", "endpoints", "schedule", "rate", "rate_to", "steps", "duration", "warmup",
+           "timeout", "connections", "max_requests", "seed", "engine", "workers")
+SEARCH = ("slo_p99_ms", "max_rate", "max_steps", "cost_model", "playbook")
 
 
 def probe_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -89,10 +119,14 @@ def probe_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.command("probe", cls=OneLineUsage)
-@click.argument("url")
+@click.argument("url", required=False)
 @probe_options
-def probe_command(url: str, **options: Any) -> int:
+@click.pass_context
+def probe_command(ctx: click.Context, /, url: str | None, **options: Any) -> int:
     """Drive URL with open-model load and record latency, throughput and errors as evidence.
+
+    With --import-k6 or --import-locust nothing is sent: the file becomes the results (URL,
+    optional, only labels them).
 
     Exit codes: 0 measured, rate held, enough samples; 1 evidence not usable (rate not held,
     too few samples, too many errors); 2 bad flag or mix file; 3 target or MLflow unreachable.
@@ -100,17 +134,33 @@ def probe_command(url: str, **options: Any) -> int:
     from gatekeeper.probe.progress import progress_for
     from gatekeeper.probe.run import run_probe
 
-    outcome = run_probe(build_request(url, options), progress_for(sys.stderr))
+    given = frozenset(name for name in options
+                      if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT)
+    outcome = run_probe(build_request(url, options, given), progress_for(sys.stderr))
     for line in outcome.summary_lines():
         click.echo(line)
     return int(outcome.exit_code)
 
 
-def build_request(url: str, o: dict[str, Any]) -> ProbeRequest:
-    """The validated request the flags describe."""
+def build_request(url: str | None, o: dict[str, Any], given: frozenset[str] = frozenset()
+                  ) -> ProbeRequest:
+    """The validated request the flags describe (``given``: the flags set, not defaulted)."""
     from gatekeeper.probe.engine import Limits
-    from gatekeeper.probe.run import ProbeRequest
+    from gatekeeper.probe.requests_mix import RequestMix
+    from gatekeeper.probe.run import ProbeRequest, ScheduleSpec
 
+    imported = import_spec(o, given)
+    link = version_link(o["model"], o["version"], o["alias"], o["tracking_uri"])
+    if imported is not None:
+        return ProbeRequest(url or str(imported.path), RequestMix(()), str(imported.path),
+                            ScheduleSpec("fixed", 0.0), 0.0, Limits(), 0, o["min_samples"],
+                            o["out"] or default_out(), o["max_error_rate"], link,
+                            imported=imported)
+    if url is None:
+        raise InvalidInputError("URL is required, unless --import-k6 or --import-locust")
+    if o["workers"] != 1 and o["engine"] != "locust":
+        raise InvalidInputError("--workers: applies to --engine locust only")
+    capacity = capacity_spec(o, given)
     mix, source = request_mix(o["mix"], o["endpoints"])
     plan = schedule_spec(o["schedule"], o["rate"], o["rate_to"], o["steps"],
                          parse_seconds(o["duration"], "--duration"), mix)
@@ -122,8 +172,87 @@ def build_request(url: str, o: dict[str, Any]) -> ProbeRequest:
                     timeout_s=positive_seconds(o["timeout"], "--timeout"),
                     connections=o["connections"])
     return ProbeRequest(url, mix, source, plan, warmup, limits, o["seed"], o["min_samples"],
-                        o["out"] or default_out(), o["max_error_rate"],
-                        version_link(o["model"], o["version"], o["alias"], o["tracking_uri"]))
+                        o["out"] or default_out(), o["max_error_rate"], link,
+                        engine=o["engine"], workers=o["workers"],
+                        capacity=capacity if o["find_capacity"] else None,
+                        cache_proof=capacity if o["cache_proof"] else None)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def import_spec(o: dict[str, Any], given: frozenset[str]) -> ImportSpec | None:
+    """``--import-k6`` / ``--import-locust``; None when neither is given."""
+    from gatekeeper.probe.modes import ImportSpec
+
+    k6, locust = o["import_k6"], o["import_locust"]
+    if k6 is None and locust is None:
+        if o["target_rps"] is not None:
+            raise InvalidInputError("--target-rps needs --import-k6 or --import-locust")
+        return None
+    if k6 is not None and locust is not None:
+        raise InvalidInputError("give one of --import-k6 or --import-locust, not both")
+    which = "--import-k6" if k6 is not None else "--import-locust"
+    extra = [flag(n) for n in (*SENDING, *SEARCH, "find_capacity", "cache_proof", "redis_url")
+             if n in given]
+    if extra:
+        raise InvalidInputError(f"{which}: {', '.join(extra)} has no meaning with an imported "
+                                "file (nothing is sent)")
+    rate = o["target_rps"]
+    if rate is not None and not (rate > 0 and math.isfinite(rate)):
+        raise InvalidInputError(f"--target-rps: must be a positive number, got {rate:g}")
+    return ImportSpec("k6" if k6 is not None else "locust", k6 or locust, rate)
+
+
+def capacity_spec(o: dict[str, Any], given: frozenset[str]) -> CapacitySpec | None:
+    """The search settings of ``--find-capacity`` or ``--cache-proof``; refuses them elsewhere."""
+    from gatekeeper.probe.modes import UNBOUNDED_RATE, CapacitySpec
+
+    mode = ("--find-capacity" if o["find_capacity"] else
+            "--cache-proof" if o["cache_proof"] else None)
+    if o["find_capacity"] and o["cache_proof"]:
+        raise InvalidInputError("give one of --find-capacity or --cache-proof, not both")
+    if mode is None:
+        extra = [flag(n) for n in (*SEARCH, "redis_url") if n in given]
+        if extra:
+            raise InvalidInputError(f"{', '.join(extra)}: needs --find-capacity or "
+                                    "--cache-proof")
+        return None
+    if o["redis_url"] is not None and not o["cache_proof"]:
+        raise InvalidInputError("--redis-url: needs --cache-proof")
+    if o["engine"] != "builtin" or o["schedule"] != "fixed":
+        raise InvalidInputError(f"{mode}: runs fixed-rate steps on the built-in engine; "
+                                "drop --engine and --schedule")
+    slo = o["slo_p99_ms"]
+    if slo is None or not (slo > 0 and math.isfinite(slo)):
+        raise InvalidInputError(f"{mode} needs --slo-p99-ms, a positive number")
+    max_rate = o["max_rate"]
+    if max_rate is not None and not (max_rate >= (o["rate"] or 0) and math.isfinite(max_rate)):
+        raise InvalidInputError("--max-rate: must be at least --rate")
+    prices = cost_model(o["cost_model"], o["playbook"])
+    if prices is None and o["cache_proof"]:
+        raise InvalidInputError("--cache-proof needs --cost-model or --playbook")
+    return CapacitySpec(slo, max_rate or UNBOUNDED_RATE, o["max_steps"] or 8, prices,
+                        o["redis_url"])
+
+
+def cost_model(path: Path | None, playbook: Path | None) -> CostModel | None:
+    """The cost model of ``--cost-model`` or of ``--playbook`` (at most one of them)."""
+    from gatekeeper.playbook.loader import load_playbook
+    from gatekeeper.probe.modes import load_cost_model
+
+    if path is not None and playbook is not None:
+        raise InvalidInputError("give one of --cost-model or --playbook, not both")
+    if path is not None:
+        return load_cost_model(path)
+    if playbook is None:
+        return None
+    found = load_playbook(playbook).playbook.cost_model
+    if found is None:
+        raise InvalidInputError(f"--playbook: {playbook} has no cost_model",
+                                hint="add one, or give --cost-model FILE.yaml")
+    return found
 
 
 def request_mix(path: Path | None, endpoints: Sequence[str]) -> tuple[RequestMix, str]:

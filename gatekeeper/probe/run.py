@@ -32,6 +32,15 @@ from gatekeeper.probe.mlflow_log import (
     probe_metrics,
     resolve_target,
 )
+from gatekeeper.probe.modes import (
+    CapacitySpec,
+    ImportSpec,
+    Measured,
+    read_import,
+    run_cache_proof,
+    run_engine,
+    search_capacity,
+)
 from gatekeeper.probe.plots import (
     Timeline,
     build_timeline,
@@ -125,6 +134,24 @@ class ProbeRequest:
     out_dir: Path
     max_error_rate: float | None = None
     link: VersionLink | None = None
+    engine: str = "builtin"  # a name of ENGINES
+    workers: int = 1  # engine processes (Locust's workers)
+    capacity: CapacitySpec | None = None  # --find-capacity
+    cache_proof: CapacitySpec | None = None  # --cache-proof
+    imported: ImportSpec | None = None  # --import-k6 / --import-locust: nothing is sent
+
+    def describe(self) -> str:
+        """What was done: the schedule, or the search, or the imported file."""
+        if self.imported is not None:
+            return self.imported.describe()
+        if self.capacity is not None:
+            return (f"capacity search from {self.schedule.rate:g}/s, steps of "
+                    f"{self.schedule.duration_s:g} s, p99 SLO {self.capacity.slo_p99_ms:g} ms")
+        if self.cache_proof is not None:
+            return (f"cache proof: replay at {self.schedule.rate:g}/s, then capacity searches, "
+                    f"p99 SLO {self.cache_proof.slo_p99_ms:g} ms")
+        engine = "" if self.engine == "builtin" else f" on {self.engine} ({self.workers} workers)"
+        return self.schedule.describe() + engine
 
 
 @dataclass(frozen=True)
@@ -141,6 +168,8 @@ class ProbeOutcome:
     files: tuple[Path, ...] = ()
     logged: LoggedRun | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)  # as logged to MLflow
+    lines: tuple[str, ...] = ()  # the mode's own summary lines (capacity steps, ...)
+    details: Mapping[str, Any] = field(default_factory=dict)  # the mode's own result.json keys
 
     @property
     def exit_code(self) -> ExitCode:
@@ -154,23 +183,23 @@ class ProbeOutcome:
                 "started_at": self.started_at, "finished_at": self.finished_at,
                 "settings": self.settings(), "response_bytes": self.response_bytes,
                 "metrics": dict(self.metrics), "timeline": self.timeline.to_dict(),
-                "mlflow": self.logged.to_dict() if self.logged else None}
+                "mlflow": self.logged.to_dict() if self.logged else None, **self.details}
 
     def settings(self) -> dict[str, Any]:
         """How the run was made (result.json, and MLflow params)."""
         r = self.request
-        return {"schedule": r.schedule.describe(), "mix": r.mix_source, "seed": r.seed,
+        return {"schedule": r.describe(), "mix": r.mix_source, "seed": r.seed,
                 "warmup_s": r.warmup_s, "duration_s": r.schedule.duration_s,
                 "timeout_s": r.limits.timeout_s, "connections": r.limits.connections,
                 "max_requests": r.limits.max_requests, "min_samples": r.min_samples,
-                "max_error_rate": r.max_error_rate}
+                "max_error_rate": r.max_error_rate, "engine": r.engine, "workers": r.workers}
 
     def summary_lines(self) -> list[str]:
         """The text summary: one line per endpoint type, then the verdict and where things are."""
         r = self.request
         measured = sum(e.requests for e in self.report.endpoints)
-        lines = [f"probe {r.url}: {r.schedule.describe()}, warm-up {r.warmup_s:g} s excluded, "
-                 f"{measured:,} requests measured"]
+        lines = [f"probe {r.url}: {r.describe()}, warm-up {r.warmup_s:g} s excluded, "
+                 f"{measured:,} requests measured", *self.lines]
         width = max((len(e.endpoint) for e in self.report.endpoints), default=0)
         lines += ["  " + endpoint_line(e, width) for e in self.report.endpoints]
         lines.append(f"percentiles: {self.report.percentile_method}")
@@ -206,13 +235,19 @@ def error_text(errors: dict[str, int], requests: int) -> str:
 
 
 def run_probe(request: ProbeRequest, progress: Progress) -> ProbeOutcome:
-    """Probe ``request.url``; write the result files; log them when a version is linked."""
-    check_url(request.url)
+    """Probe ``request.url`` (or read the imported file); write the result files; log them
+    when a version is linked."""
+    sends = request.imported is None
+    if sends:
+        check_url(request.url)
     target = resolve_link(request)
-    check_reachable(request.url)
+    if sends:
+        check_reachable(request.url)
     started = utcnow()
-    record = drive(request, progress)
-    outcome = judge(request, record, started, utcnow())
+    measured = measure(request, progress)
+    if target is not None and not sends:
+        check_endpoint_names([e.endpoint for e in measured.report.endpoints], request.url)
+    outcome = judge(request, measured, started, utcnow())
     outcome = replace(outcome, files=write_files(outcome))
     if target is not None:
         logged = log_probe(target, outcome.metrics, params(outcome), request.url, outcome.files)
@@ -258,6 +293,27 @@ def check_reachable(url: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
             hint="start the server first, or check the URL; nothing was measured") from None
 
 
+def measure(request: ProbeRequest, progress: Progress) -> Measured:
+    """Whatever the request asks for: an import, a search, a cache proof or one run."""
+    r = request
+    rate = r.schedule.rate or 0.0
+    if r.imported is not None:
+        return read_import(r.imported, r.url)
+    if r.capacity is not None:
+        return search_capacity(r.url, r.mix, r.capacity, rate, r.schedule.duration_s,
+                               r.warmup_s, r.limits, r.seed)
+    if r.cache_proof is not None:
+        return run_cache_proof(r.url, r.mix, r.cache_proof, rate, r.schedule.duration_s,
+                               r.warmup_s, r.limits, r.seed)
+    if r.engine != "builtin":
+        return run_engine(r.engine, r.url, r.schedule.plan(r.mix, r.seed), r.limits,
+                          r.warmup_s, r.workers)
+    record = drive(r, progress)
+    return Measured(build_report(record, HoldPolicy(warmup_s=r.warmup_s)),
+                    build_timeline(record.samples, r.warmup_s),
+                    mean_response_bytes(record, r.warmup_s))
+
+
 def drive(request: ProbeRequest, progress: Progress) -> RunRecord:
     """Send the plan with the engine while ``progress`` shows how far it got."""
     engine = Engine(request.url.rstrip("/"), request.limits)
@@ -276,14 +332,14 @@ async def send_watched(engine: Engine, plan: Iterator[Planned], watch: Watch) ->
         ticker.cancel()
 
 
-def judge(request: ProbeRequest, record: RunRecord, started: str, finished: str
+def judge(request: ProbeRequest, measured: Measured, started: str, finished: str
           ) -> ProbeOutcome:
-    """The report, the timeline and why the evidence is not usable (if it is not)."""
-    report = build_report(record, HoldPolicy(warmup_s=request.warmup_s))
-    size = mean_response_bytes(record, request.warmup_s)
-    return ProbeOutcome(request, report, build_timeline(record.samples, request.warmup_s), size,
-                        problems(report, request), started, finished,
-                        metrics=probe_metrics(report, size))
+    """The outcome: the report, why the evidence is not usable (if it is not), the metrics."""
+    report = measured.report
+    metrics = {**probe_metrics(report, measured.response_bytes), **measured.metrics}
+    return ProbeOutcome(request, report, measured.timeline, measured.response_bytes,
+                        problems(report, request) + measured.problems, started, finished,
+                        metrics=metrics, lines=measured.lines, details=measured.details)
 
 
 def problems(report: ProbeReport, request: ProbeRequest) -> tuple[str, ...]:
@@ -354,7 +410,7 @@ def json_safe(value: Any) -> Any:
 def facts(outcome: ProbeOutcome) -> Sequence[tuple[str, str]]:
     """The header rows of the HTML page."""
     r = outcome.request
-    return [("target", r.url), ("schedule", r.schedule.describe()),
+    return [("target", r.url), ("schedule", r.describe()),
             ("warm-up excluded", f"{r.warmup_s:g} s"), ("request mix", r.mix_source),
             ("started", outcome.started_at), ("finished", outcome.finished_at),
             ("held target rate", "yes" if outcome.report.held_target_rate else "NO")]
