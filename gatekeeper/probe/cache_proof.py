@@ -20,7 +20,7 @@ reduction is net of what the cache costs. :meth:`CacheProof.metrics` names the f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -29,6 +29,8 @@ from gatekeeper.probe.capacity import (
     STEP_LIMITS,
     CapacityResult,
     ProbeTarget,
+    Step,
+    StepCallback,
     StepPolicy,
     StepRun,
     find_capacity,
@@ -201,37 +203,56 @@ def measure_hit_ratio(url: str, mix: RequestMix, rate: float, duration_s: float,
 
 
 def capacity_with_cache(url: str, mix: RequestMix, stats: CacheStats | None,
-                        search: SearchSettings) -> CapacityResult:
+                        search: SearchSettings, on_step: StepCallback | None = None
+                        ) -> CapacityResult:
     """The capacity search through the cache, emptied before every step."""
     target = ProbeTarget(url, search.limits, tally_header=CACHE_HEADER,
                          before_step=stats.flush if stats else None)
-    return run_search(target, mix, search)
+    return run_search(target, mix, search, on_step)
 
 
 def capacity_without_cache(url: str, mix: RequestMix, search: SearchSettings,
-                           uncached_url: str | None = None) -> CapacityResult:
+                           uncached_url: str | None = None, on_step: StepCallback | None = None
+                           ) -> CapacityResult:
     """The capacity search bypassing the cache: ``no-cache`` on ``url``, or ``uncached_url``."""
     headers = {} if uncached_url else dict(BYPASS_HEADERS)
     target = ProbeTarget(uncached_url or url, search.limits, headers=headers,
                          tally_header=CACHE_HEADER)
-    return run_search(target, mix, search)
+    return run_search(target, mix, search, on_step)
 
 
-def run_search(target: ProbeTarget, mix: RequestMix, search: SearchSettings) -> CapacityResult:
+def run_search(target: ProbeTarget, mix: RequestMix, search: SearchSettings,
+               on_step: StepCallback | None = None) -> CapacityResult:
     return find_capacity(target, mix, search.slo_p99_ms, search.start_rate, search.max_rate,
-                         search.policy, search.step_duration, search.max_steps)
+                         search.policy, search.step_duration, search.max_steps, on_step)
+
+
+#: Called with ``cached`` (True: the search through the cache) and each step as it is judged.
+ProofStepCallback = Callable[[bool, Step], None]
 
 
 def prove_cache(url: str, mix: RequestMix, cost_model: CostModel, stats: CacheStats | None,
                 replay_rate: float, replay_duration_s: float, search: SearchSettings,
-                uncached_url: str | None = None) -> CacheProof:
-    """Measure the hit ratio, both capacities, and cost per 1,000 with and without the cache."""
+                uncached_url: str | None = None, on_step: ProofStepCallback | None = None
+                ) -> CacheProof:
+    """Measure the hit ratio, both capacities, and cost per 1,000 with and without the cache.
+
+    ``on_step(cached, step)`` sees every step of both searches as soon as it is judged."""
     hit, replay = measure_hit_ratio(url, mix, replay_rate, replay_duration_s, stats,
                                     search.limits, search.policy.seed, search.policy.warmup_s)
-    cached = capacity_with_cache(url, mix, stats, search)
-    uncached = capacity_without_cache(url, mix, search, uncached_url)
+    cached = capacity_with_cache(url, mix, stats, search, tagged(on_step, cached=True))
+    uncached = capacity_without_cache(url, mix, search, uncached_url,
+                                      tagged(on_step, cached=False))
     return CacheProof(hit, replay, cached, uncached, cost_or_none(cached, cost_model),
                       cost_or_none(uncached, without_cache(cost_model)))
+
+
+def tagged(on_step: ProofStepCallback | None, cached: bool) -> StepCallback | None:
+    """``on_step`` with ``cached`` bound: the callback of one of the two searches."""
+    if on_step is None:
+        return None
+    report = on_step
+    return lambda step: report(cached, step)
 
 
 def cost_or_none(result: CapacityResult, model: CostModel) -> CostBreakdown | None:

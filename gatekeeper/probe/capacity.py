@@ -33,6 +33,8 @@ StopReason = Literal["resolution", "max_rate", "min_rate", "max_steps"]
 #: Per-step bounds: a 2 s timeout keeps an overloaded step short; 256 connections let the
 #: engine keep sending on schedule while a slow target holds many requests open.
 STEP_LIMITS = Limits(timeout_s=2.0, connections=256)
+#: Called with each step as soon as it is judged (live progress), before the next one starts.
+StepCallback = Callable[["Step"], None]
 
 
 @dataclass(frozen=True)
@@ -166,11 +168,13 @@ class CapacityResult:
 
 def find_capacity(target: ProbeTarget | str, mix: RequestMix, slo_p99_ms: float,
                   start_rate: float, max_rate: float, step_policy: StepPolicy | None = None,
-                  step_duration: float = 2.0, max_steps: int = 8) -> CapacityResult:
+                  step_duration: float = 2.0, max_steps: int = 8,
+                  on_step: StepCallback | None = None) -> CapacityResult:
     """Search for the highest fixed rate (requests/s) whose P99 meets ``slo_p99_ms``.
 
     At most ``max_steps`` steps of ``step_duration`` seconds (warm-up included) are sent, so
     a search lasts about ``max_steps * (step_duration + timeout + settle)`` seconds at most.
+    ``on_step`` sees each step as soon as it is judged (a retried step twice, in order).
     """
     policy = step_policy or StepPolicy()
     probe = ProbeTarget(target) if isinstance(target, str) else target
@@ -183,19 +187,27 @@ def find_capacity(target: ProbeTarget | str, mix: RequestMix, slo_p99_ms: float,
     def measure(rate: float) -> Step:
         return measure_step(probe, mix, rate, step_duration, slo_p99_ms, policy)
 
-    return search_capacity(measure, slo_p99_ms, start_rate, max_rate, policy, max_steps)
+    return search_capacity(measure, slo_p99_ms, start_rate, max_rate, policy, max_steps,
+                           on_step)
 
 
 def search_capacity(measure: Callable[[float], Step], slo_p99_ms: float, start_rate: float,
-                    max_rate: float, policy: StepPolicy, max_steps: int) -> CapacityResult:
+                    max_rate: float, policy: StepPolicy, max_steps: int,
+                    on_step: StepCallback | None = None) -> CapacityResult:
     """The search itself; ``measure(rate)`` runs and judges one step (a fake in tests)."""
     steps: list[Step] = []
+
+    def take(step: Step) -> None:
+        steps.append(step)
+        if on_step is not None:
+            on_step(step)
+
     rate: float | None = start_rate
     reason: StopReason = "max_steps"
     while rate is not None and len(steps) < max_steps:
-        steps.append(measure(rate))
+        take(measure(rate))
         if worth_retry(steps[-1], slo_p99_ms, policy) and len(steps) < max_steps:
-            steps.append(measure(rate))
+            take(measure(rate))
         rate, stop = next_rate([(s.rate, s.passed) for s in steps], max_rate, policy)
         reason = stop or reason
     return CapacityResult(slo_p99_ms, tuple(steps), reason)

@@ -12,7 +12,7 @@ summary lines, result.json details and reasons the evidence is not usable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +34,8 @@ from gatekeeper.yamlsrc import pydantic_problems, read_document
 ImportKind = Literal["k6", "locust"]
 # The search's upper bound when none is given: --max-steps bounds it instead.
 UNBOUNDED_RATE = 1_000_000.0
+#: Where a mode made of steps tells each one as it finishes (``Progress.step``).
+Tell = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,15 @@ def run_engine(name: str, url: str, plan: Iterable[Planned], limits: Limits, war
 
 
 def search_capacity(url: str, mix: RequestMix, spec: CapacitySpec, start_rate: float,
-                    step_s: float, warmup_s: float, limits: Limits, seed: int) -> Measured:
-    """The capacity search; the report is that of the highest passing step (else the last)."""
+                    step_s: float, warmup_s: float, limits: Limits, seed: int,
+                    tell: Tell | None = None) -> Measured:
+    """The capacity search; the report is that of the highest passing step (else the last).
+
+    ``tell`` gets a :func:`progress_line` as each step finishes."""
     policy = StepPolicy(warmup_s=warmup_s, seed=seed)
     result = find_capacity(ProbeTarget(url, limits), mix, spec.slo_p99_ms, start_rate,
-                           max(spec.max_rate, start_rate), policy, step_s, spec.max_steps)
+                           max(spec.max_rate, start_rate), policy, step_s, spec.max_steps,
+                           step_teller(tell, ""))
     shown = result.best or result.steps[-1]
     metrics = {"capacity_rps": result.capacity_rps,
                **result.metrics("capacity", spec.cost_model)}
@@ -111,6 +117,29 @@ def step_line(step: Step) -> str:
             f"{step.error_rate:.2%}: {'pass' if step.passed else 'FAIL, ' + str(step.failure)}")
 
 
+def progress_line(number: int, step: Step) -> str:
+    """``step 2: 400/s, held, p99 6.2 ms, errors 0.00%: pass`` (or ``FAIL, <why>``)."""
+    held = "held" if step.held else "rate NOT held"
+    verdict = "pass" if step.passed else f"FAIL, {step.failure}"
+    return (f"step {number}: {step.rate:,.0f}/s, {held}, p99 {format_ms(step.p99_ms)} ms, "
+            f"errors {step.error_rate:.2%}: {verdict}")
+
+
+def step_teller(tell: Tell | None, prefix: str) -> Callable[[Step], None] | None:
+    """A step callback that numbers the steps of one search and tells each, ``prefix`` first."""
+    if tell is None:
+        return None
+    told = tell
+    count = 0
+
+    def on_step(step: Step) -> None:
+        nonlocal count
+        count += 1
+        told(prefix + progress_line(count, step))
+
+    return on_step
+
+
 def capacity_line(result: CapacityResult) -> str:
     ceiling = "" if result.ceiling_rps is None else f", {result.ceiling_rps:,.0f}/s failed"
     return (f"capacity at p99 <= {result.slo_p99_ms:g} ms: {result.capacity_rps:,.0f}/s"
@@ -118,15 +147,28 @@ def capacity_line(result: CapacityResult) -> str:
 
 
 def run_cache_proof(url: str, mix: RequestMix, spec: CapacitySpec, rate: float,
-                    duration_s: float, warmup_s: float, limits: Limits, seed: int) -> Measured:
-    """The cache proof; the report is that of the replay through the cache."""
+                    duration_s: float, warmup_s: float, limits: Limits, seed: int,
+                    tell: Tell | None = None) -> Measured:
+    """The cache proof; the report is that of the replay through the cache.
+
+    ``tell`` gets a line as each step of either search finishes (``with cache: step 1: ...``).
+    """
     if spec.cost_model is None:
         raise InvalidInputError("--cache-proof needs --cost-model or --playbook")
     stats = RedisStats(spec.redis_url) if spec.redis_url else None
     search = SearchSettings(spec.slo_p99_ms, rate, max(spec.max_rate, rate),
                             StepPolicy(warmup_s=warmup_s, seed=seed), duration_s,
                             spec.max_steps, replace(limits, max_duration_s=duration_s))
-    proof = prove_cache(url, mix, spec.cost_model, stats, rate, duration_s, search)
+    tellers = {True: step_teller(tell, "with cache: "),
+               False: step_teller(tell, "without cache: ")}
+
+    def on_step(cached: bool, step: Step) -> None:
+        teller = tellers[cached]
+        if teller is not None:
+            teller(step)
+
+    proof = prove_cache(url, mix, spec.cost_model, stats, rate, duration_s, search,
+                        on_step=on_step)
     metrics = proof.metrics()
     lines = [f"cache: hit ratio {proof.hit.from_headers:.3f} (X-Cache), "
              f"expected {proof.hit.expected:.3f}",

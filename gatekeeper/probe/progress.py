@@ -1,5 +1,7 @@
 """Progress of a running probe: a redrawn bar on a terminal, a plain line every few seconds
-elsewhere (CI logs get readable lines, never carriage returns or escape codes).
+elsewhere (CI logs get readable lines, never carriage returns or escape codes). Modes made of
+several runs (the capacity search, the cache proof) also report each finished step as a line of
+its own, ``probe: <text>``, on both.
 
 :class:`Watch` counts what the engine has sent and finished and feeds a :class:`Progress`
 from a task on the engine's own event loop, so no thread competes with the sender.
@@ -44,6 +46,9 @@ class Progress(Protocol):
 
     def finish(self, snapshot: Snapshot) -> None: ...
 
+    def step(self, text: str) -> None:
+        """One finished part of a longer probe (a capacity step), shown as a line of its own."""
+
 
 class Bar:
     """One line redrawn in place; for terminals only."""
@@ -64,6 +69,11 @@ class Bar:
         self.stream.write("\n")
         self.stream.flush()
 
+    def step(self, text: str) -> None:
+        # Written over whatever bar is on the line, and ended, so it stays on screen.
+        self.stream.write(f"\rprobe: {text}\x1b[K\n")
+        self.stream.flush()
+
 
 class Lines:
     """A plain line every ``every_s`` seconds of the run, and one at the end."""
@@ -81,6 +91,10 @@ class Lines:
 
     def finish(self, snapshot: Snapshot) -> None:
         self.write(snapshot)
+
+    def step(self, text: str) -> None:
+        self.stream.write(f"probe: {text}\n")
+        self.stream.flush()
 
     def write(self, snapshot: Snapshot) -> None:
         self.stream.write(f"probe: {snapshot.describe()}\n")

@@ -301,10 +301,10 @@ def measure(request: ProbeRequest, progress: Progress) -> Measured:
         return read_import(r.imported, r.url)
     if r.capacity is not None:
         return search_capacity(r.url, r.mix, r.capacity, rate, r.schedule.duration_s,
-                               r.warmup_s, r.limits, r.seed)
+                               r.warmup_s, r.limits, r.seed, progress.step)
     if r.cache_proof is not None:
         return run_cache_proof(r.url, r.mix, r.cache_proof, rate, r.schedule.duration_s,
-                               r.warmup_s, r.limits, r.seed)
+                               r.warmup_s, r.limits, r.seed, progress.step)
     if r.engine != "builtin":
         return run_engine(r.engine, r.url, r.schedule.plan(r.mix, r.seed), r.limits,
                           r.warmup_s, r.workers)

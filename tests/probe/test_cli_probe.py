@@ -360,6 +360,17 @@ def test_progress_bar_on_a_terminal_and_lines_every_few_seconds() -> None:
         "probe: 10.5/20.0 s  due 1,050  done 1,049  errors 0"]
 
 
+def test_a_step_is_a_line_of_its_own_over_the_bar_or_among_the_lines() -> None:
+    terminal, log = Terminal(), io.StringIO()
+    bar, lines = progress_for(terminal), progress_for(log)
+    bar.update(Snapshot(1.0, 2.0, 100, 99, 0))
+    for progress in (bar, lines):
+        progress.step("step 1: 50/s, held, p99 6.20 ms, errors 0.00%: pass")
+    assert terminal.getvalue().endswith(
+        "\x1b[K\rprobe: step 1: 50/s, held, p99 6.20 ms, errors 0.00%: pass\x1b[K\n")
+    assert log.getvalue() == "probe: step 1: 50/s, held, p99 6.20 ms, errors 0.00%: pass\n"
+
+
 def test_probe_help_imports_neither_mlflow_nor_matplotlib_nor_aiohttp() -> None:
     import subprocess
     import sys

@@ -5,6 +5,7 @@ the flag combinations they refuse. Loopback targets, a real SQLite MLflow regist
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 
 from gatekeeper.cli import run
 from gatekeeper.mlflow_env import mlflow_client
+from gatekeeper.probe.capacity import ProbeTarget, Step, StepPolicy, find_capacity
+from gatekeeper.probe.requests_mix import parse_mix
 from tests.probe.target import Reply, Target, always
 from tests.probe.test_cli_probe import playbook
 from tests.probe.test_importers import K6, LOCUST
@@ -64,6 +67,51 @@ def test_find_capacity_prints_steps_and_logs_capacity_and_cost_at_slo(
     assert metrics["cost.per_1k_at_slo"] == pytest.approx(0.001 + 2e-7 * 0.9, rel=1e-3)
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert [s["rate"] for s in result["capacity"]["steps"]] == [50.0, 100.0]
+    # Each step is told on stderr as it finishes, in order (plain lines: not a terminal).
+    assert "\r" not in printed.err and "\x1b" not in printed.err
+    told = [line for line in printed.err.splitlines() if line.startswith("probe: step")]
+    assert len(told) == 2, printed.err
+    for line, (number, rate) in zip(told, ((1, 50), (2, 100)), strict=True):
+        assert re.fullmatch(rf"probe: step {number}: {rate}/s, held, p99 [\d.]+ ms, "
+                            r"errors 0\.00%: pass", line), line
+
+
+STEP_LINE = r"step \d: \d+/s, (held|rate NOT held), p99 [\d.]+ ms, errors [\d.]+%: "
+
+
+def test_capacity_steps_are_told_as_each_finishes_not_after_the_search() -> None:
+    target = Target(always(Reply(delay_s=0.002)))
+    seen: list[tuple[float, int]] = []
+
+    def on_step(step: Step) -> None:  # the requests the target had answered by then
+        seen.append((step.rate, target.requests))
+
+    mix = parse_mix(['{"endpoint": "root", "method": "GET", "path": "/"}'], "test")
+    with target as url:
+        result = find_capacity(ProbeTarget(url), mix, 200, 40, 80,
+                               StepPolicy(warmup_s=0.2), step_duration=0.5, max_steps=2,
+                               on_step=on_step)
+    assert [rate for rate, _ in seen] == [s.rate for s in result.steps] == [40, 80]
+    # The first step was told before the second step's requests were sent.
+    assert seen[0][1] == 20 and seen[1][1] == 20 + 40
+
+
+def test_cache_proof_tells_each_step_of_both_searches_as_it_finishes(
+        cost_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Target(always(Reply(delay_s=0.002))) as url:
+        code = probe(url, "--endpoint", "predict=/", "--rate", "50", *FAST_STEPS,
+                     "--cache-proof", "--slo-p99-ms", "200", "--max-rate", "100",
+                     "--max-steps", "2", "--cost-model", str(cost_model),
+                     "--out", str(tmp_path / "out"))
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err
+    told = [line for line in printed.err.splitlines() if " step " in line]
+    assert [line.split(": step")[0] for line in told] == [
+        "probe: with cache", "probe: with cache", "probe: without cache",
+        "probe: without cache"], printed.err
+    for line, (number, rate) in zip(told, [(1, 50), (2, 100)] * 2, strict=True):
+        assert re.search(rf": step {number}: {rate}/s, held, .*: pass$", line), line
+        assert re.search(STEP_LINE, line), line
 
 
 def test_find_capacity_takes_the_playbooks_cost_model(
