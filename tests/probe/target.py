@@ -3,6 +3,12 @@
 It runs its own event loop in a thread on 127.0.0.1 and an ephemeral port. ``stall_every_s``
 blocks that loop (like a stop-the-world GC pause) for ``stall_s`` at a fixed period, so every
 request arriving meanwhile waits.
+
+``precise_timers`` runs that loop on ``select()`` (the probe engine's own precise loop): asyncio's
+default epoll loop wakes a ``delay_s`` sleep 0-1 ms late (whole-millisecond timeouts), and how
+late depends on when requests arrive, so two clients with different arrival patterns would see
+different delays from the same target. Off by default: ``select()`` takes descriptors below
+1,024 only, and tests run an engine beside the target in one process.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+
+from gatekeeper.probe.engine import precise_loop
 
 
 @dataclass(frozen=True)
@@ -36,14 +44,14 @@ def always(reply: Reply) -> Behaviour:
 class Target:
     """Context manager: ``with Target(behaviour) as url: ...``."""
 
-    def __init__(self, behaviour: Behaviour, stall_every_s: float = 0.0, stall_s: float = 0.0
-                 ) -> None:
+    def __init__(self, behaviour: Behaviour, stall_every_s: float = 0.0, stall_s: float = 0.0,
+                 precise_timers: bool = False) -> None:
         self.behaviour = behaviour
         self.stall_every_s = stall_every_s
         self.stall_s = stall_s
         self.requests = 0
         self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
+        self._loop = precise_loop() if precise_timers else asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._handlers: set[asyncio.Task[None]] = set()
 
