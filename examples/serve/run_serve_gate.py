@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import time
@@ -26,7 +25,6 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run as a script: make `examples.serve` importable
@@ -48,6 +46,7 @@ from gatekeeper.probe.mlflow_log import (  # noqa: E402
     resolve_target,
 )
 from gatekeeper.probe.requests_mix import RequestMix, load_mix  # noqa: E402
+from gatekeeper.probe.run import json_safe  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 GATEKEEPER = Path(sys.executable).parent / "gatekeeper"
@@ -157,17 +156,6 @@ def log_evidence(uri: str, version: str, url: str, proof: CacheProof, settings: 
               "capacity.max_steps": str(settings.search.max_steps)}
     target = resolve_target(uri, MODEL_NAME, version, None)
     return log_probe(target, metrics, params, url, [result])
-
-
-def json_safe(value: Any) -> Any:
-    """NaN (a percentile of no samples) as null: strict JSON has no NaN."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def prometheus_line(prometheus_url: str | None) -> str:
