@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/startup.py
 
 schema: $(STAMP)
-	$(BIN)/gatekeeper schema > gatekeeper/schema/playbook.schema.json
+	$(BIN)/gatekeeper schema > gatekeeper/load/playbook.schema.json
 
 system-deps:
 	scripts/system-deps.sh

@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gatekeeper.gate import Adapters
+from gatekeeper.pipeline import Adapters
 
 
 def mlflow_adapters(tracking_uri: str | None, audit_log: Path) -> Adapters:
-    from gatekeeper.audit import AuditLog, current_identity
+    from gatekeeper.act.mlflow_registry import MlflowRegistry
+    from gatekeeper.evidence.mlflow_env import default_tracking_uri
     from gatekeeper.evidence.mlflow_source import MlflowSource
-    from gatekeeper.mlflow_env import default_tracking_uri
-    from gatekeeper.registry import MlflowRegistry
+    from gatekeeper.record import AuditLog, current_identity
 
     uri = tracking_uri or default_tracking_uri()
     return Adapters(source=MlflowSource(uri), audit=AuditLog(audit_log),

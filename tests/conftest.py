@@ -21,12 +21,14 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from gatekeeper.mlflow_env import configure_environment  # noqa: E402
+from gatekeeper.evidence.mlflow_env import configure_environment  # noqa: E402
 
 configure_environment()  # the bounded HTTP timeouts and retries gatekeeper runs with
 
 from tests.support.registry import copy_registry, create_template_db  # noqa: E402
 from tests.support.server import running_mlflow_server  # noqa: E402
+
+pytest_plugins = ["tests.support.audit_fixtures"]
 
 
 @pytest.fixture(scope="session")

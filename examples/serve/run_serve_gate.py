@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run as a script: make `examples.serve` importable
 
 from examples.serve.stack import Stack, StackConfig, child_env, running_stack  # noqa: E402
-from gatekeeper.costmodel import CostModel  # noqa: E402
 from gatekeeper.demo import MODEL_NAME, demo_tracking_uri  # noqa: E402
+from gatekeeper.load.costmodel import CostModel  # noqa: E402
 from gatekeeper.probe.cache_proof import (  # noqa: E402
     CacheProof,
     RedisStats,
@@ -184,13 +184,13 @@ def run_check(uri: str, version: str, settings: Settings) -> int:
 
 
 def champion(uri: str) -> str:
-    from gatekeeper.mlflow_env import mlflow_client
+    from gatekeeper.evidence.mlflow_env import mlflow_client
 
     return str(mlflow_client(uri).get_model_version_by_alias(MODEL_NAME, "champion").version)
 
 
 def cost_model_of(playbook: Path) -> CostModel:
-    from gatekeeper.playbook.loader import load_playbook
+    from gatekeeper.load.playbook import load_playbook
 
     model = load_playbook(playbook).playbook.cost_model
     if model is None:

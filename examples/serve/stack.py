@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from gatekeeper.mlflow_env import subprocess_env
+from gatekeeper.evidence.mlflow_env import subprocess_env
 
 HERE = Path(__file__).resolve().parent
 PROXY_SCRIPT = HERE / "cache_proxy.py"

@@ -1,9 +1,10 @@
 """Evidence read from an MLflow model registry and its tracking server (or embedded SQLite).
 
-Reads only: the one place gatekeeper writes to MLflow is :mod:`gatekeeper.registry`. Every call
-goes through :func:`gatekeeper.mlflow_env.registry_errors`, so an unreachable or failing registry
-is an :class:`EvidenceSourceError` naming the tracking URI, and an unknown model, version or alias
-is an :class:`InvalidInputError` listing what does exist.
+Reads only: the one place gatekeeper writes to MLflow is
+:mod:`gatekeeper.act.mlflow_registry`. Every call goes through
+:func:`gatekeeper.evidence.mlflow_env.registry_errors`, so an unreachable or failing registry
+is an :class:`EvidenceSourceError` naming the tracking URI, and an unknown model, version or
+alias is an :class:`InvalidInputError` listing what does exist.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from gatekeeper.evidence.interface import (
     ModelInfo,
     VersionEvidence,
 )
-from gatekeeper.mlflow_env import (
+from gatekeeper.evidence.mlflow_env import (
     import_mlflow,
     is_not_found,
     mlflow_client,

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from gatekeeper.common.failures import exception_chain, first_line
 from gatekeeper.evidence.interface import EvidenceSourceError, ExternalQuery
-from gatekeeper.failures import exception_chain, first_line
 
 if TYPE_CHECKING:
     import requests

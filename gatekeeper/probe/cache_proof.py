@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from gatekeeper.costmodel import CostBreakdown, CostModel
+from gatekeeper.load.costmodel import CostBreakdown, CostModel
 from gatekeeper.probe.capacity import (
     STEP_LIMITS,
     CapacityResult,

@@ -8,7 +8,7 @@ bisects between the highest pass and the lowest failure above it until they are 
 ``StepPolicy.resolution`` of each other, ``max_rate`` passes, or ``max_steps`` steps ran. A
 step that missed the SLO narrowly is measured once more (``StepPolicy.retry_margin``).
 
-"Cost at SLO" is :func:`~gatekeeper.costmodel.cost_per_1k` at the capacity found: what 1,000
+"Cost at SLO" is :func:`~gatekeeper.load.costmodel.cost_per_1k` at the capacity found: what 1,000
 inferences cost on one replica run as hard as its latency objective allows.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from gatekeeper.costmodel import CostBreakdown, CostModel, cost_per_1k
+from gatekeeper.load.costmodel import CostBreakdown, CostModel, cost_per_1k
 from gatekeeper.probe import schedule
 from gatekeeper.probe.engine import Limits, RunRecord, StatusClass, run_plan
 from gatekeeper.probe.report import HoldPolicy, ProbeReport, build_report

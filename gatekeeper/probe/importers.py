@@ -26,10 +26,10 @@ from typing import Any
 import yaml
 
 from gatekeeper.errors import InvalidInputError, Problem
+from gatekeeper.load.yamlsrc import Document, Loc, read_document
 from gatekeeper.probe.engine import StatusClass
 from gatekeeper.probe.histogram import Histogram
 from gatekeeper.probe.report import EndpointReport, HoldPolicy, Percentiles, ProbeReport
-from gatekeeper.yamlsrc import Document, Loc, read_document
 
 UNCLASSIFIED = "unclassified"
 ERROR_CLASSES = (*(c.value for c in StatusClass if c is not StatusClass.OK), UNCLASSIFIED)

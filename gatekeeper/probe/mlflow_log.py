@@ -7,7 +7,7 @@ points at the run; ``MlflowSource`` follows that tag.
 
 The version is resolved before any load is sent (:func:`resolve_target`), so a typo in
 ``--model`` or an unreachable tracking server costs nothing. MLflow is reached only through
-:mod:`gatekeeper.mlflow_env`, imported lazily.
+:mod:`gatekeeper.evidence.mlflow_env`, imported lazily.
 """
 
 from __future__ import annotations
@@ -24,18 +24,18 @@ from typing import TYPE_CHECKING
 
 from gatekeeper.errors import InfrastructureError, InvalidInputError
 from gatekeeper.evidence.interface import PROBE_HELD_METRIC, PROBE_RUN_TAG, EvidenceSourceError
-from gatekeeper.evidence.mlflow_source import (
-    alias_target,
-    get_model_version,
-    get_registered_model,
-    get_run,
-)
-from gatekeeper.mlflow_env import (
+from gatekeeper.evidence.mlflow_env import (
     import_mlflow,
     mlflow_client,
     registry_errors,
     require_sqlite_file,
     sqlite_path,
+)
+from gatekeeper.evidence.mlflow_source import (
+    alias_target,
+    get_model_version,
+    get_registered_model,
+    get_run,
 )
 from gatekeeper.probe.engine import StatusClass
 from gatekeeper.probe.report import EndpointReport, ProbeReport

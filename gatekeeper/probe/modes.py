@@ -19,17 +19,17 @@ from typing import Any, Literal
 
 import pydantic
 
-from gatekeeper.costmodel import CostModel
 from gatekeeper.errors import InvalidInputError, ValidationError
+from gatekeeper.load.costmodel import CostModel
+from gatekeeper.load.yamlsrc import pydantic_problems, read_document
 from gatekeeper.probe.cache_proof import RedisStats, SearchSettings, prove_cache
 from gatekeeper.probe.capacity import CapacityResult, ProbeTarget, Step, StepPolicy, find_capacity
 from gatekeeper.probe.engine import Limits
 from gatekeeper.probe.engines import ENGINES
 from gatekeeper.probe.importers import import_k6_summary, import_locust_csv
-from gatekeeper.probe.plots import Timeline, format_ms
 from gatekeeper.probe.report import HoldPolicy, ProbeReport
 from gatekeeper.probe.requests_mix import Planned, RequestMix
-from gatekeeper.yamlsrc import pydantic_problems, read_document
+from gatekeeper.render.probe import Timeline, format_ms
 
 ImportKind = Literal["k6", "locust"]
 # The search's upper bound when none is given: --max-steps bounds it instead.

@@ -41,7 +41,10 @@ from gatekeeper.probe.modes import (
     run_engine,
     search_capacity,
 )
-from gatekeeper.probe.plots import (
+from gatekeeper.probe.progress import Progress, Watch
+from gatekeeper.probe.report import EndpointReport, HoldPolicy, ProbeReport, build_report
+from gatekeeper.probe.requests_mix import Planned, RequestMix
+from gatekeeper.render.probe import (
     Timeline,
     build_timeline,
     format_ms,
@@ -51,9 +54,6 @@ from gatekeeper.probe.plots import (
     percentiles_png,
     report_html,
 )
-from gatekeeper.probe.progress import Progress, Watch
-from gatekeeper.probe.report import EndpointReport, HoldPolicy, ProbeReport, build_report
-from gatekeeper.probe.requests_mix import Planned, RequestMix
 
 ScheduleKind = Literal["fixed", "poisson", "ramp", "steps", "replay"]
 RESULT_SCHEMA = "gatekeeper.probe/v1"

@@ -1,5 +1,5 @@
 """External evidence: gathering answers before checks run, and a pilot gate through
-``gatekeeper.gate.run_gate`` with the fake registry, a real audit log and a real Prometheus."""
+``gatekeeper.pipeline.run_gate`` with the fake registry, a real audit log and a real Prometheus."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper.audit import AuditLog, Identity
-from gatekeeper.checks.interface import Status
+from gatekeeper.decide.result import Decision, Result
+from gatekeeper.evaluate.interface import Status
 from gatekeeper.evidence.external import ExternalFailure, gather, with_external
 from gatekeeper.evidence.interface import Evidence, ExternalQuery
 from gatekeeper.evidence.prometheus import URL_ENV, PromAnswer, external_query
-from gatekeeper.gate import Adapters, GateRequest, run_gate
-from gatekeeper.result import Decision, Result
+from gatekeeper.pipeline import Adapters, GateRequest, run_gate
+from gatekeeper.record import AuditLog, Identity
 from tests.evidence.conftest import PilotPrometheus
 from tests.fakes import FakeRegistry, FakeSource, version
 from tests.support.server import free_port

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gatekeeper.errors import InvalidInputError
-from gatekeeper.mlflow_env import (
+from gatekeeper.evidence.mlflow_env import (
     ENV_DEFAULTS,
     configure_environment,
     default_tracking_uri,

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from gatekeeper.checks import ab_comparison, pilot_slo
-from gatekeeper.checks.interface import CheckSpecBase, Outcome, Status
+from gatekeeper.evaluate import ab_comparison, pilot_slo
+from gatekeeper.evaluate.interface import CheckSpecBase, Outcome, Status
 from gatekeeper.evidence.external import with_external
 from gatekeeper.evidence.interface import Evidence, EvidenceSourceError
 from gatekeeper.evidence.prometheus import (
@@ -35,7 +35,7 @@ from gatekeeper.evidence.prometheus import (
     time_param,
     total_in_window,
 )
-from tests.checks.conftest import COMMON, version
+from tests.evaluate.conftest import COMMON, version
 from tests.evidence.conftest import PilotPrometheus
 from tests.support.prometheus import FULL, HISTOGRAM, QUANTIZED, REQUESTS
 from tests.support.server import free_port

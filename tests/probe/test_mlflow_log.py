@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper.checks.interface import Status
-from gatekeeper.checks.latency import Latency, evaluate
 from gatekeeper.errors import InvalidInputError
+from gatekeeper.evaluate.interface import Status
+from gatekeeper.evaluate.latency import Latency, evaluate
 from gatekeeper.evidence.interface import EvidenceRequest
+from gatekeeper.evidence.mlflow_env import mlflow_client
 from gatekeeper.evidence.mlflow_source import MlflowSource
-from gatekeeper.mlflow_env import mlflow_client
 from gatekeeper.probe.engine import RunRecord, Sample, StatusClass
 from gatekeeper.probe.mlflow_log import (
     check_endpoint_names,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from examples.serve.stack import running_proxy
-from gatekeeper.costmodel import CostModel
+from gatekeeper.load.costmodel import CostModel
 from gatekeeper.probe.cache_proof import (
     RedisStats,
     SearchSettings,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gatekeeper.costmodel import CostModel
+from gatekeeper.load.costmodel import CostModel
 from gatekeeper.probe.capacity import (
     Step,
     StepPolicy,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gatekeeper.cli import run
-from gatekeeper.mlflow_env import mlflow_client
+from gatekeeper.evidence.mlflow_env import mlflow_client
 from tests.support.registry import seed_version
 
 

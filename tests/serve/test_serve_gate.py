@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gatekeeper.evidence.interface import PROBE_RUN_TAG
-from gatekeeper.mlflow_env import mlflow_client
+from gatekeeper.evidence.mlflow_env import mlflow_client
 
 REPO = Path(__file__).resolve().parents[2]
 # Short steps and few of them keep the whole run (seeding included) under about a minute.

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gatekeeper.mlflow_env import import_mlflow, is_not_found, mlflow_client
+from gatekeeper.evidence.mlflow_env import import_mlflow, is_not_found, mlflow_client
 
 #: Where seed_version logs runs: MLflow's default experiment, which every fresh registry has.
 EXPERIMENT_ID = "0"

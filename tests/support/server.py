@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from gatekeeper.mlflow_env import subprocess_env
+from gatekeeper.evidence.mlflow_env import subprocess_env
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0

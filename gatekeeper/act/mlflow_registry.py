@@ -1,0 +1,67 @@
+"""Promotion: the only place gatekeeper writes to MLflow (version tags, then the alias)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from gatekeeper.errors import InfrastructureError
+from gatekeeper.evidence.interface import EvidenceSourceError
+from gatekeeper.evidence.mlflow_env import mlflow_client, registry_errors, require_sqlite_file
+from gatekeeper.evidence.mlflow_source import get_model_version, get_registered_model
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+class PromotionError(InfrastructureError):
+    """The registry refused or failed a write: the version is not (fully) promoted (exit 3)."""
+
+
+class MlflowRegistry:
+    """Reads and moves aliases in the MLflow registry at ``tracking_uri``."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version ``alias`` points to, or None when it is not set."""
+        with self._client() as client:
+            return self._alias_version(client, name, alias)
+
+    def promote(self, name: str, version: str, alias: str,
+                tags: Mapping[str, str]) -> str | None:
+        """Tag ``version`` with ``tags``, then point ``alias`` at it.
+
+        Tags go first so that an alias never points at a version without its gate record.
+        Returns the version the alias pointed to before, or None.
+        """
+        with self._client() as client:
+            get_model_version(client, self.tracking_uri, name, version)
+            previous = self._alias_version(client, name, alias)
+            self._write_tags(client, name, version, tags)
+            self._move_alias(client, name, version, alias)
+        return previous
+
+    @contextmanager
+    def _client(self) -> Iterator[MlflowClient]:
+        with registry_errors(self.tracking_uri, EvidenceSourceError):
+            require_sqlite_file(self.tracking_uri)
+            yield mlflow_client(self.tracking_uri)
+
+    def _alias_version(self, client: MlflowClient, name: str, alias: str) -> str | None:
+        version = get_registered_model(client, self.tracking_uri, name).aliases.get(alias)
+        return None if version is None else str(version)
+
+    def _write_tags(self, client: MlflowClient, name: str, version: str,
+                    tags: Mapping[str, str]) -> None:
+        context = f"could not tag {name} version {version}; alias not moved"
+        with registry_errors(self.tracking_uri, PromotionError, context):
+            for key, value in sorted(tags.items()):
+                client.set_model_version_tag(name, version, key, value)
+
+    def _move_alias(self, client: MlflowClient, name: str, version: str, alias: str) -> None:
+        context = f"tagged {name} version {version} but could not set alias {alias!r}"
+        with registry_errors(self.tracking_uri, PromotionError, context):
+            client.set_registered_model_alias(name, alias, version)

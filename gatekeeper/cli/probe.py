@@ -1,0 +1,373 @@
+"""`gatekeeper probe`: the command-line adapter of :mod:`gatekeeper.probe.run`.
+
+It turns flags into a :class:`~gatekeeper.probe.run.ProbeRequest` (a bad flag is one line
+naming the flag, exit 2), calls :func:`~gatekeeper.probe.run.run_probe`, prints the summary and
+returns the outcome's exit code. The probe's modules (aiohttp, matplotlib, MLflow) are imported
+only when the command runs, so ``gatekeeper --help`` stays light.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import click
+from click.core import ParameterSource
+
+from gatekeeper.errors import InvalidInputError, ValidationError
+
+if TYPE_CHECKING:
+    from gatekeeper.load.costmodel import CostModel
+    from gatekeeper.probe.modes import CapacitySpec, ImportSpec
+    from gatekeeper.probe.requests_mix import RequestMix
+    from gatekeeper.probe.run import ProbeRequest, ScheduleKind, ScheduleSpec, VersionLink
+
+SECONDS = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+STEP = re.compile(r"^([^@]+)@(\d+(?:\.\d+)?)$")
+RATED = ("fixed", "poisson", "ramp")
+MIX_HINT = "docs/probe.md describes the request mix format"
+
+
+class OneLineUsage(click.Command):
+    """A bad or missing flag is one line naming it, without the usage text (still exit 2)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            # Without a context, click prints only "Error: <message>".
+            raise click.UsageError(exc.format_message()) from None
+
+
+def option(*names: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A click option that also reads GATEKEEPER_<OPTION> (CONTRACT.md)."""
+    env = "GATEKEEPER_" + names[0].lstrip("-").replace("-", "_").upper()
+    return click.option(*names, envvar=env, **kwargs)
+
+
+OPTIONS = (
+    option("--mix", type=click.Path(dir_okay=False, path_type=Path),
+           help="JSONL request mix (see docs/probe.md)."),
+    option("--endpoint", "endpoints", multiple=True, metavar="NAME[=PATH]",
+           help="Instead of --mix: GET PATH (default /NAME) as endpoint type NAME; repeatable, "
+           "equal weights."),
+    option("--schedule", type=click.Choice(["fixed", "poisson", "ramp", "steps", "replay"]),
+           default="fixed", show_default=True, help="Arrival schedule (open model)."),
+    option("--rate", type=float, help="Requests/s (fixed, poisson; ramp start)."),
+    option("--rate-to", type=float, help="Ramp: requests/s at the end."),
+    option("--steps", metavar="DUR@RATE,...", help='Steps: phases, e.g. "30s@100,10s@800".'),
+    option("--duration", default="30s", show_default=True, help="Run length, warm-up included."),
+    option("--warmup", default="2s", show_default=True, help="Excluded from the results."),
+    option("--timeout", default="5s", show_default=True, help="Per request."),
+    option("--connections", type=click.IntRange(min=1), default=256, show_default=True,
+           help="Connection pool size."),
+    option("--max-requests", type=click.IntRange(min=1), default=100_000, show_default=True,
+           help="Never send more than this."),
+    option("--seed", type=int, default=0, show_default=True, help="Poisson gaps, mix choices."),
+    option("--min-samples", type=click.IntRange(min=0), default=100, show_default=True,
+           help="Fewer ok samples per endpoint type: evidence not usable (exit 1)."),
+    option("--max-error-rate", type=click.FloatRange(0, 1),
+           help="Higher error rate per endpoint type: evidence not usable (exit 1)."),
+    option("--model", help="Log the results to MLflow against this registered model..."),
+    option("--version", help="...version number,"),
+    option("--alias", help="...or the version this alias points to."),
+    option("--tracking-uri", metavar="URI", help="MLflow tracking/registry URI [default: "
+           "MLFLOW_TRACKING_URI, else sqlite:///.gatekeeper/mlflow.db]"),
+    option("--out", type=click.Path(file_okay=False, path_type=Path),
+           help="Folder for result.json, latency.png, percentiles.png, report.html "
+           "[default: .gatekeeper/probe/<UTC timestamp>/]"),
+    option("--engine", type=click.Choice(["builtin", "locust"]), default="builtin",
+           show_default=True, help="What sends the load (locust: its distributed mode)."),
+    option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+           help="--engine locust: worker processes."),
+    option("--find-capacity", is_flag=True, help="Search for the highest fixed rate whose P99 "
+           "meets --slo-p99-ms, from --rate, in steps of --duration."),
+    option("--cache-proof", is_flag=True, help="Hit ratio, capacity and cost per 1,000 with "
+           "and without the cache in front of URL (replay at --rate for --duration)."),
+    option("--slo-p99-ms", type=float, help="--find-capacity, --cache-proof: the P99 SLO."),
+    option("--max-rate", type=float, help="--find-capacity, --cache-proof: never above this."),
+    option("--max-steps", type=click.IntRange(min=1),
+           help="--find-capacity, --cache-proof: at most this many steps [default: 8]"),
+    option("--cost-model", type=click.Path(dir_okay=False, path_type=Path),
+           help="YAML cost model (a playbook's cost_model keys) for cost at SLO."),
+    option("--playbook", type=click.Path(dir_okay=False, path_type=Path),
+           help="Instead of --cost-model: the playbook whose cost_model prices the capacity."),
+    option("--redis-url", help="--cache-proof: the cache's Redis, for its own hit statistics."),
+    option("--import-k6", type=click.Path(dir_okay=False, path_type=Path),
+           help="Send nothing: read this k6 summary JSON as the probe's results."),
+    option("--import-locust", metavar="PREFIX", type=click.Path(path_type=Path),
+           help="Send nothing: read PREFIX_stats.csv (and _failures.csv) of Locust."),
+    option("--target-rps", type=float,
+           help="--import-k6, --import-locust: the rate the run was meant to hold."),
+)
+# Flags that shape sending load: meaningless when a file is imported.
+SENDING = ("mix", "endpoints", "schedule", "rate", "rate_to", "steps", "duration", "warmup",
+           "timeout", "connections", "max_requests", "seed", "engine", "workers")
+SEARCH = ("slo_p99_ms", "max_rate", "max_steps", "cost_model", "playbook")
+
+
+def probe_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for decorate in reversed(OPTIONS):
+        command = decorate(command)
+    return command
+
+
+@click.command("probe", cls=OneLineUsage)
+@click.argument("url", required=False)
+@probe_options
+@click.pass_context
+def probe_command(ctx: click.Context, /, url: str | None, **options: Any) -> int:
+    """Drive URL with open-model load and record latency, throughput and errors as evidence.
+
+    With --import-k6 or --import-locust nothing is sent: the file becomes the results (URL,
+    optional, only labels them).
+
+    Exit codes: 0 measured, rate held, enough samples; 1 evidence not usable (rate not held,
+    too few samples, too many errors); 2 bad flag or mix file; 3 target or MLflow unreachable.
+    """
+    from gatekeeper.probe.progress import progress_for
+    from gatekeeper.probe.run import run_probe
+
+    given = frozenset(name for name in options
+                      if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT)
+    outcome = run_probe(build_request(url, options, given), progress_for(sys.stderr))
+    for line in outcome.summary_lines():
+        click.echo(line)
+    return int(outcome.exit_code)
+
+
+def build_request(url: str | None, o: dict[str, Any], given: frozenset[str] = frozenset()
+                  ) -> ProbeRequest:
+    """The validated request the flags describe (``given``: the flags set, not defaulted)."""
+    from gatekeeper.probe.engine import Limits
+    from gatekeeper.probe.requests_mix import RequestMix
+    from gatekeeper.probe.run import ProbeRequest, ScheduleSpec
+
+    imported = import_spec(o, given)
+    link = version_link(o["model"], o["version"], o["alias"], o["tracking_uri"])
+    if imported is not None:
+        return ProbeRequest(url or str(imported.path), RequestMix(()), str(imported.path),
+                            ScheduleSpec("fixed", 0.0), 0.0, Limits(), 0, o["min_samples"],
+                            o["out"] or default_out(), o["max_error_rate"], link,
+                            imported=imported)
+    if url is None:
+        raise InvalidInputError("URL is required, unless --import-k6 or --import-locust")
+    if o["workers"] != 1 and o["engine"] != "locust":
+        raise InvalidInputError("--workers: applies to --engine locust only")
+    capacity = capacity_spec(o, given)
+    mix, source = request_mix(o["mix"], o["endpoints"])
+    plan = schedule_spec(o["schedule"], o["rate"], o["rate_to"], o["steps"],
+                         parse_seconds(o["duration"], "--duration"), mix)
+    warmup = parse_seconds(o["warmup"], "--warmup")
+    if warmup >= plan.duration_s:
+        raise InvalidInputError(f"--warmup: {warmup:g} s leaves nothing of a "
+                                f"{plan.duration_s:g} s run to measure")
+    limits = Limits(max_duration_s=plan.duration_s, max_requests=o["max_requests"],
+                    timeout_s=positive_seconds(o["timeout"], "--timeout"),
+                    connections=o["connections"])
+    return ProbeRequest(url, mix, source, plan, warmup, limits, o["seed"], o["min_samples"],
+                        o["out"] or default_out(), o["max_error_rate"], link,
+                        engine=o["engine"], workers=o["workers"],
+                        capacity=capacity if o["find_capacity"] else None,
+                        cache_proof=capacity if o["cache_proof"] else None)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def import_spec(o: dict[str, Any], given: frozenset[str]) -> ImportSpec | None:
+    """``--import-k6`` / ``--import-locust``; None when neither is given."""
+    from gatekeeper.probe.modes import ImportSpec
+
+    k6, locust = o["import_k6"], o["import_locust"]
+    if k6 is None and locust is None:
+        if o["target_rps"] is not None:
+            raise InvalidInputError("--target-rps needs --import-k6 or --import-locust")
+        return None
+    if k6 is not None and locust is not None:
+        raise InvalidInputError("give one of --import-k6 or --import-locust, not both")
+    which = "--import-k6" if k6 is not None else "--import-locust"
+    extra = [flag(n) for n in (*SENDING, *SEARCH, "find_capacity", "cache_proof", "redis_url")
+             if n in given]
+    if extra:
+        raise InvalidInputError(f"{which}: {', '.join(extra)} has no meaning with an imported "
+                                "file (nothing is sent)")
+    rate = o["target_rps"]
+    if rate is not None and not (rate > 0 and math.isfinite(rate)):
+        raise InvalidInputError(f"--target-rps: must be a positive number, got {rate:g}")
+    return ImportSpec("k6" if k6 is not None else "locust", k6 or locust, rate)
+
+
+def capacity_spec(o: dict[str, Any], given: frozenset[str]) -> CapacitySpec | None:
+    """The search settings of ``--find-capacity`` or ``--cache-proof``; refuses them elsewhere."""
+    from gatekeeper.probe.modes import UNBOUNDED_RATE, CapacitySpec
+
+    mode = ("--find-capacity" if o["find_capacity"] else
+            "--cache-proof" if o["cache_proof"] else None)
+    if o["find_capacity"] and o["cache_proof"]:
+        raise InvalidInputError("give one of --find-capacity or --cache-proof, not both")
+    if mode is None:
+        extra = [flag(n) for n in (*SEARCH, "redis_url") if n in given]
+        if extra:
+            raise InvalidInputError(f"{', '.join(extra)}: needs --find-capacity or "
+                                    "--cache-proof")
+        return None
+    if o["redis_url"] is not None and not o["cache_proof"]:
+        raise InvalidInputError("--redis-url: needs --cache-proof")
+    if o["engine"] != "builtin" or o["schedule"] != "fixed":
+        raise InvalidInputError(f"{mode}: runs fixed-rate steps on the built-in engine; "
+                                "drop --engine and --schedule")
+    slo = o["slo_p99_ms"]
+    if slo is None or not (slo > 0 and math.isfinite(slo)):
+        raise InvalidInputError(f"{mode} needs --slo-p99-ms, a positive number")
+    max_rate = o["max_rate"]
+    if max_rate is not None and not (max_rate >= (o["rate"] or 0) and math.isfinite(max_rate)):
+        raise InvalidInputError("--max-rate: must be at least --rate")
+    prices = cost_model(o["cost_model"], o["playbook"])
+    if prices is None and o["cache_proof"]:
+        raise InvalidInputError("--cache-proof needs --cost-model or --playbook")
+    return CapacitySpec(slo, max_rate or UNBOUNDED_RATE, o["max_steps"] or 8, prices,
+                        o["redis_url"])
+
+
+def cost_model(path: Path | None, playbook: Path | None) -> CostModel | None:
+    """The cost model of ``--cost-model`` or of ``--playbook`` (at most one of them)."""
+    from gatekeeper.load.playbook import load_playbook
+    from gatekeeper.probe.modes import load_cost_model
+
+    if path is not None and playbook is not None:
+        raise InvalidInputError("give one of --cost-model or --playbook, not both")
+    if path is not None:
+        return load_cost_model(path)
+    if playbook is None:
+        return None
+    found = load_playbook(playbook).playbook.cost_model
+    if found is None:
+        raise InvalidInputError(f"--playbook: {playbook} has no cost_model",
+                                hint="add one, or give --cost-model FILE.yaml")
+    return found
+
+
+def request_mix(path: Path | None, endpoints: Sequence[str]) -> tuple[RequestMix, str]:
+    """The mix from ``--mix`` or ``--endpoint`` (exactly one of them)."""
+    from gatekeeper.probe.requests_mix import load_mix
+
+    if (path is None) == (not endpoints):
+        raise InvalidInputError("give exactly one of --mix or --endpoint")
+    if path is None:
+        return endpoint_mix(endpoints), "--endpoint " + " ".join(endpoints)
+    try:
+        return load_mix(path), str(path)
+    except ValidationError as exc:
+        exc.hint = MIX_HINT
+        raise
+
+
+def endpoint_mix(specs: Sequence[str]) -> RequestMix:
+    """One GET request per ``NAME[=PATH]``, equal weights."""
+    from gatekeeper.probe.requests_mix import MixRequest, RequestMix
+
+    requests = []
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        path = path or f"/{name}"
+        if not name or not path.startswith("/") or path.startswith("//"):
+            raise InvalidInputError(f"--endpoint: {spec!r} is not NAME or NAME=/PATH")
+        requests.append(MixRequest(name, "GET", path, None))
+    return RequestMix(tuple(requests))
+
+
+def schedule_spec(kind: str, rate: float | None, rate_to: float | None, steps: str | None,
+                  duration_s: float, mix: RequestMix) -> ScheduleSpec:
+    """The schedule; each kind takes exactly the flags that mean something to it."""
+    from gatekeeper.probe.run import ScheduleSpec
+
+    refuse_flags(kind, rate=rate, rate_to=rate_to, steps=steps)
+    if (kind == "replay") != mix.is_replay:
+        raise InvalidInputError(
+            "--schedule replay needs a mix whose lines have timestamps" if kind == "replay" else
+            f"--schedule {kind}: the mix has timestamps; use --schedule replay")
+    if kind == "steps":
+        phases = parse_steps(steps or "")
+        return ScheduleSpec("steps", sum(d for d, _ in phases), phases=phases)
+    if kind == "replay":
+        stamps = [r.timestamp or 0.0 for r in mix.requests]
+        # Just past the last arrival, so the engine's duration bound keeps it.
+        return ScheduleSpec("replay", max(stamps) - min(stamps) + 0.001)
+    check_rates(kind, rate or 0.0, rate_to)
+    return ScheduleSpec(cast("ScheduleKind", kind), duration_s, rate, rate_to)
+
+
+def refuse_flags(kind: str, **given: object) -> None:
+    """A flag the schedule needs is required; one it ignores is refused (no silent no-op)."""
+    wanted = {"rate": kind in RATED, "rate_to": kind == "ramp", "steps": kind == "steps"}
+    for name, needed in wanted.items():
+        flag = "--" + name.replace("_", "-")
+        if needed and given[name] is None:
+            raise InvalidInputError(f"{flag} is required with --schedule {kind}")
+        if not needed and given[name] is not None:
+            raise InvalidInputError(f"{flag} has no meaning with --schedule {kind}")
+
+
+def check_rates(kind: str, rate: float, rate_to: float | None) -> None:
+    if rate_to is None:
+        if not (rate > 0 and math.isfinite(rate)):
+            raise InvalidInputError(f"--rate: must be a positive number, got {rate:g}")
+    elif not (0 <= rate < math.inf and 0 <= rate_to < math.inf and rate + rate_to > 0):
+        raise InvalidInputError(f"--rate, --rate-to: a {kind}'s rates must be finite, >= 0 "
+                                "and not both 0")
+
+
+def parse_steps(text: str) -> tuple[tuple[float, float], ...]:
+    """``30s@100,10s@800`` → ``((30.0, 100.0), (10.0, 800.0))``."""
+    phases = []
+    for part in text.split(","):
+        match = STEP.match(part.strip())
+        if not match:
+            raise InvalidInputError(f"--steps: {part.strip()!r} is not DURATION@RATE, "
+                                    'e.g. "30s@100,10s@800"')
+        phases.append((positive_seconds(match[1], "--steps"), float(match[2])))
+    if not any(rate > 0 for _, rate in phases):
+        raise InvalidInputError("--steps: at least one phase needs a rate above 0")
+    return tuple(phases)
+
+
+def parse_seconds(text: str, flag: str) -> float:
+    """``500ms``, ``30s``, ``2m``, ``1h`` or plain seconds."""
+    match = SECONDS.match(text.strip())
+    if not match:
+        raise InvalidInputError(f"{flag}: {text!r} is not a duration like 500ms, 30s or 2m")
+    return float(match[1]) * UNIT_S[match[2]]
+
+
+def positive_seconds(text: str, flag: str) -> float:
+    seconds = parse_seconds(text, flag)
+    if seconds <= 0:
+        raise InvalidInputError(f"{flag}: {text!r} must be longer than 0")
+    return seconds
+
+
+def version_link(model: str | None, version: str | None, alias: str | None,
+                 tracking_uri: str | None) -> VersionLink | None:
+    """Where to log the results: None without --model."""
+    from gatekeeper.evidence.mlflow_env import default_tracking_uri
+    from gatekeeper.probe.run import VersionLink
+
+    if model is None:
+        if version is not None or alias is not None:
+            raise InvalidInputError("--version and --alias need --model")
+        return None
+    if (version is None) == (alias is None):
+        raise InvalidInputError("with --model, give exactly one of --version or --alias")
+    return VersionLink(tracking_uri or default_tracking_uri(), model, version, alias)
+
+
+def default_out() -> Path:
+    return Path(".gatekeeper") / "probe" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -1,0 +1,193 @@
+"""The result of one gate evaluation: frozen data that owns the verdict.
+
+``Result.to_dict`` is the contract's JSON (``gatekeeper.result/v1``); every output format is
+rendered from it, and ``Result.from_dict`` reads it back (``gatekeeper report --from``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from gatekeeper.errors import ExitCode
+from gatekeeper.evaluate.interface import Category, Status
+
+SCHEMA = "gatekeeper.result/v1"
+
+
+class Decision(enum.StrEnum):
+    PASS = "pass"
+    BLOCK = "block"
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    kind: str
+    category: Category
+    status: Status
+    blocking: bool
+    message: str
+    observed: Any = None
+    threshold: Any = None
+    evidence: Mapping[str, str] = field(default_factory=dict)
+    waiver: Mapping[str, Any] | None = None
+    location: Location | None = None
+
+    @property
+    def blocks(self) -> bool:
+        return self.blocking and self.status.blocks
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: str
+    run_id: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class MilestoneRef:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class PlaybookRef:
+    path: str
+    digest: str
+    git_commit: str | None
+
+
+@dataclass(frozen=True)
+class BaselineRef:
+    alias: str
+    version: str
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class AuditRef:
+    log: str
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class Promotion:
+    alias: str
+    version: str
+    previous_version: str | None
+
+
+def decide(checks: tuple[CheckResult, ...]) -> Decision:
+    """Block on any blocking ``fail`` or ``error``; an empty gate never passes."""
+    if not checks or any(c.blocks for c in checks):
+        return Decision.BLOCK
+    return Decision.PASS
+
+
+def summarize(checks: tuple[CheckResult, ...]) -> dict[str, int]:
+    return {s.value: sum(1 for c in checks if c.status is s) for s in Status}
+
+
+@dataclass(frozen=True)
+class Result:
+    model: ModelRef
+    milestone: MilestoneRef
+    playbook: PlaybookRef
+    baseline: BaselineRef | None
+    checks: tuple[CheckResult, ...]
+    actor: str
+    started_at: str
+    finished_at: str
+    gatekeeper_version: str
+    audit: AuditRef | None = None
+    promotion: Promotion | None = None
+
+    @property
+    def decision(self) -> Decision:
+        return decide(self.checks)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.PASSED if self.decision is Decision.PASS else ExitCode.BLOCKED
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return summarize(self.checks)
+
+    def with_audit(self, audit: AuditRef) -> Result:
+        return replace(self, audit=audit)
+
+    def with_promotion(self, promotion: Promotion) -> Result:
+        return replace(self, promotion=promotion)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's JSON object, keys in a stable order."""
+        return {
+            "schema": SCHEMA,
+            "decision": self.decision.value,
+            "exit_code": int(self.exit_code),
+            "model": asdict(self.model),
+            "milestone": asdict(self.milestone),
+            "playbook": asdict(self.playbook),
+            "baseline": asdict(self.baseline) if self.baseline else None,
+            "checks": [_check_to_dict(c) for c in self.checks],
+            "summary": self.summary,
+            "actor": self.actor,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "gatekeeper_version": self.gatekeeper_version,
+            "audit": asdict(self.audit) if self.audit else None,
+            "promotion": asdict(self.promotion) if self.promotion else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        """Read back what ``to_dict`` wrote. Raises KeyError/TypeError/ValueError on bad input."""
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} document (schema: {data.get('schema')!r})")
+        baseline, audit, promotion = data["baseline"], data["audit"], data["promotion"]
+        return cls(
+            model=ModelRef(**data["model"]),
+            milestone=MilestoneRef(**data["milestone"]),
+            playbook=PlaybookRef(**data["playbook"]),
+            baseline=BaselineRef(**baseline) if baseline else None,
+            checks=tuple(_check_from_dict(c) for c in data["checks"]),
+            actor=data["actor"],
+            started_at=data["started_at"],
+            finished_at=data["finished_at"],
+            gatekeeper_version=data["gatekeeper_version"],
+            audit=AuditRef(**audit) if audit else None,
+            promotion=Promotion(**promotion) if promotion else None,
+        )
+
+
+def _check_to_dict(check: CheckResult) -> dict[str, Any]:
+    data = asdict(check)
+    data["category"] = check.category.value
+    data["status"] = check.status.value
+    data["evidence"] = dict(check.evidence)
+    data["waiver"] = dict(check.waiver) if check.waiver else None
+    return data
+
+
+def _check_from_dict(data: Mapping[str, Any]) -> CheckResult:
+    location = data.get("location")
+    return CheckResult(
+        id=data["id"], kind=data["kind"], category=Category(data["category"]),
+        status=Status(data["status"]), blocking=data["blocking"], message=data["message"],
+        observed=data.get("observed"), threshold=data.get("threshold"),
+        evidence=data.get("evidence") or {}, waiver=data.get("waiver"),
+        location=Location(**location) if location else None,
+    )

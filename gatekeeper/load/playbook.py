@@ -1,0 +1,153 @@
+"""Load a playbook file: parse with positions, validate everything at once, fill inherited
+defaults, and keep where each check was written (for results and annotations)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from gatekeeper.decide.result import Location
+from gatekeeper.errors import Problem, ValidationError
+from gatekeeper.evaluate import CHECK_KINDS
+from gatekeeper.evaluate.interface import CheckSpecBase
+from gatekeeper.load.model import STAGE_ORDER, Milestone, Playbook
+from gatekeeper.load.yamlsrc import Document, Loc, pydantic_problems, read_document
+
+# Check fields that default to the playbook-level value of the same name when left out.
+INHERITED = ("baseline", "cost_model")
+
+
+@dataclass(frozen=True)
+class LoadedPlaybook:
+    playbook: Playbook
+    path: str
+    digest: str
+    locations: Mapping[tuple[str, str], Location]
+
+    def location(self, milestone_id: str, check_id: str) -> Location | None:
+        return self.locations.get((milestone_id, check_id))
+
+
+def load_playbook(path: Path) -> LoadedPlaybook:
+    """Read and validate ``path``; raise ValidationError listing every problem."""
+    doc, problems = read_document(path)
+    if doc is None:
+        raise ValidationError(problems)
+    playbook, more = validate_document(doc)
+    problems += more
+    if problems or playbook is None:
+        raise ValidationError(sorted(set(problems), key=_order))
+    return LoadedPlaybook(
+        playbook=_inherit_defaults(playbook),
+        path=doc.file,
+        digest="sha256:" + hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
+        locations=_locations(doc, playbook),
+    )
+
+
+def validate_document(doc: Document) -> tuple[Playbook | None, list[Problem]]:
+    """Schema and cross-reference problems of one parsed playbook, all at once."""
+    if not isinstance(doc.data, Mapping):
+        return None, [doc.problem((), "a playbook is a mapping with keys model, owners, "
+                                  "milestones, ...")]
+    problems = list(_semantic_problems(doc))
+    try:
+        playbook: Playbook | None = Playbook.model_validate(doc.data)
+    except pydantic.ValidationError as exc:
+        playbook = None
+        problems += pydantic_problems(doc, exc, Playbook)
+    return playbook, sorted(set(problems), key=_order)
+
+
+def _order(problem: Problem) -> tuple[str, int, int, str]:
+    return problem.file, problem.line, problem.col, problem.message
+
+
+def _items(doc: Document, loc: Loc) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    value: Any = doc.data
+    for part in loc:
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+            value = value[part]
+        else:
+            value = None
+    if isinstance(value, list):
+        yield from ((i, v) for i, v in enumerate(value) if isinstance(v, Mapping))
+
+
+def _semantic_problems(doc: Document) -> Iterator[Problem]:
+    """What a schema cannot say: unique ids, stage order, inherited values that must exist."""
+    yield from _duplicates(doc, ("milestones",), "id", "milestone id")
+    yield from _duplicates(doc, ("milestones",), "alias", "alias")
+    stages = [m.get("stage") for _, m in _items(doc, ("milestones",))]
+    known = [s.value for s in STAGE_ORDER]
+    if all(s in known for s in stages) and len(stages) == len(known) and stages != known:
+        yield doc.problem(("milestones",), f"out of order: stages are "
+                          f"{', '.join(map(str, stages))}; expected {', '.join(known)}")
+    for index, _ in _items(doc, ("milestones",)):
+        yield from _duplicates(doc, ("milestones", index, "checks"), "id", "check id")
+        yield from _missing_inherited(doc, index)
+
+
+def _duplicates(doc: Document, loc: Loc, key: str, what: str) -> Iterator[Problem]:
+    seen: dict[Any, int] = {}
+    for index, item in _items(doc, loc):
+        value = item.get(key)
+        if value is None:
+            continue
+        if value in seen:
+            first = doc.position((*loc, seen[value], key))[0]
+            yield doc.problem((*loc, index, key), f"duplicate {what} '{value}' "
+                              f"(first at line {first})")
+        else:
+            seen[value] = index
+
+
+def _missing_inherited(doc: Document, milestone: int) -> Iterator[Problem]:
+    loc: Loc = ("milestones", milestone, "checks")
+    for index, check in _items(doc, loc):
+        kind = CHECK_KINDS.get(str(check.get("kind")))
+        for name in INHERITED:
+            if (kind and name in kind.spec.model_fields and check.get(name) is None
+                    and doc.data.get(name) is None):
+                yield doc.problem((*loc, index), f"no {name}: set '{name}' on the playbook "
+                                  f"or on this check")
+
+
+def _inherit_defaults(playbook: Playbook) -> Playbook:
+    milestones = tuple(
+        m.model_copy(update={"checks": tuple(_inherit(c, playbook) for c in m.checks)})
+        for m in playbook.milestones
+    )
+    return playbook.model_copy(update={"milestones": milestones})
+
+
+def _inherit(check: CheckSpecBase, playbook: Playbook) -> CheckSpecBase:
+    update = {name: getattr(playbook, name) for name in INHERITED
+              if name in type(check).model_fields and getattr(check, name) is None}
+    return check.model_copy(update=update) if update else check
+
+
+def _locations(doc: Document, playbook: Playbook) -> dict[tuple[str, str], Location]:
+    out = {}
+    for m_index, milestone in enumerate(playbook.milestones):
+        for c_index, check in enumerate(milestone.checks):
+            line, _ = doc.position(("milestones", m_index, "checks", c_index))
+            out[(milestone.id, check.id)] = Location(doc.file, line)
+    return out
+
+
+def find_milestone(loaded: LoadedPlaybook, milestone_id: str) -> Milestone:
+    from gatekeeper.errors import InvalidInputError
+
+    milestone = loaded.playbook.milestone(milestone_id)
+    if milestone is None:
+        ids = ", ".join(m.id for m in loaded.playbook.milestones)
+        raise InvalidInputError(f"{loaded.path}: no milestone '{milestone_id}' (defined: {ids})")
+    return milestone

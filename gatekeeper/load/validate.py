@@ -1,0 +1,74 @@
+"""``gatekeeper validate``: check playbooks and policies without evaluating anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gatekeeper.errors import InvalidInputError, Problem, ValidationError
+from gatekeeper.load.model import Playbook
+from gatekeeper.load.playbook import validate_document
+from gatekeeper.load.policy import Policy, load_policy, policy_problems
+from gatekeeper.load.yamlsrc import Document, read_document
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    playbooks: int
+    policies: int
+
+    def summary(self) -> str:
+        return (f"{self.playbooks} playbook(s) and {self.policies} polic"
+                f"{'y' if self.policies == 1 else 'ies'} valid")
+
+
+def validate_paths(paths: Sequence[Path]) -> ValidationReport:
+    """Validate every file under ``paths``; raise ValidationError with every problem found.
+
+    A file under a folder named ``policies`` (or whose top level has ``stages``/``limits``
+    and no ``milestones``) is a policy; every other YAML file is a playbook, and must satisfy
+    every policy given.
+    """
+    files = list(_yaml_files(paths))
+    problems: list[Problem] = []
+    policies: list[Policy] = []
+    playbooks: list[tuple[Playbook, Document]] = []
+    for path in files:
+        doc, found = read_document(path)
+        problems += found
+        if doc is None:
+            continue
+        if _is_policy(path, doc):
+            policy, policy_found = load_policy(path)
+            problems += [p for p in policy_found if p not in found]
+            policies += [policy] if policy else []
+        else:
+            playbook, playbook_found = validate_document(doc)
+            problems += playbook_found
+            playbooks += [(playbook, doc)] if playbook else []
+    for policy in policies:
+        for playbook, doc in playbooks:
+            problems += policy_problems(policy, playbook, doc)
+    if problems:
+        raise ValidationError(sorted(set(problems), key=lambda p: (p.file, p.line, p.col)))
+    return ValidationReport(len(playbooks), len(policies))
+
+
+def _yaml_files(paths: Iterable[Path]) -> Iterable[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES)
+        elif path.is_file():
+            yield path
+        else:
+            raise InvalidInputError(f"{path}: no such file or directory")
+
+
+def _is_policy(path: Path, doc: Document) -> bool:
+    if "policies" in path.parts:
+        return True
+    data = doc.data
+    return isinstance(data, dict) and "milestones" not in data and "stages" in data

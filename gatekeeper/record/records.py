@@ -1,0 +1,227 @@
+"""Audit entries built from a ``Result``: what was decided, on which evidence, by whom.
+
+An entry is the part of a record that the caller supplies; ``AuditLog.append`` adds the integrity
+fields. Every value is reduced to plain JSON here (see ``to_plain``) so that one odd observed value
+can never stop a decision from being recorded.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from gatekeeper.record.identity import Identity, is_sensitive
+
+if TYPE_CHECKING:
+    # Type-only: keeps `import gatekeeper.record` light for the `audit` commands.
+    from gatekeeper.decide.result import (
+        AuditRef,
+        CheckResult,
+        ModelRef,
+        PlaybookRef,
+        Promotion,
+        Result,
+    )
+
+DECISION = "decision"
+PROMOTION = "promotion"
+PROMOTION_REFUSED = "promotion_refused"
+ACTIONS = (DECISION, PROMOTION, PROMOTION_REFUSED)
+
+# RFC 8785 (I-JSON) numbers are IEEE doubles: larger integers would not survive a round trip.
+_MAX_SAFE_INT = 2**53 - 1
+# "scheme://user:password@host": a credential pasted into a URI must not reach the log.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:]*):[^/@\s]*@")
+
+
+def decision_entry(result: Result, identity: Identity) -> dict[str, Any]:
+    """The record of one gate evaluation: criteria, evidence, verdict and reasons."""
+    checks = _unique_checks(result.checks)
+    return _plain_entry({
+        "action": DECISION,
+        **_who(identity),
+        **_subject(result.model, result.milestone.id, result.playbook),
+        "criteria": {c.id: _criterion(c) for c in checks},
+        "evidence": {c.id: _evidence(c) for c in checks},
+        "decision": result.decision.value,
+        "reasons": _reasons(checks),
+        "waivers": _waivers(checks),
+        "baseline": asdict(result.baseline) if result.baseline else None,
+        "summary": result.summary,
+        **_timing(result),
+    })
+
+
+def promotion_entry(result: Result, promotion: Promotion, identity: Identity) -> dict[str, Any]:
+    """The record of an alias move by `check --promote`, pointing at the decision record
+    (``result.audit``) that allowed it.
+
+    Criteria and evidence are not repeated: ``decision_ref`` names the record that holds them.
+    Raises ValueError for a result that did not pass, since recording it would hide a bug.
+    """
+    if result.decision.value != "pass":
+        raise ValueError(f"cannot record a promotion of a {result.decision.value!r} result")
+    entry = _promotion(
+        result.model, result.milestone.id, result.playbook, promotion, result.audit, identity
+    )
+    return _plain_entry({
+        **entry,
+        "baseline": asdict(result.baseline) if result.baseline else None,
+        "summary": result.summary,
+        **_timing(result),
+    })
+
+
+def recorded_promotion_entry(
+    model: ModelRef,
+    milestone: str,
+    playbook: PlaybookRef | None,
+    promotion: Promotion,
+    decision_ref: AuditRef,
+    identity: Identity,
+) -> dict[str, Any]:
+    """The record of an alias move by `gatekeeper promote`, on the strength of the passing
+    decision record ``decision_ref`` found in the log (there is no fresh Result)."""
+    return _plain_entry(_promotion(model, milestone, playbook, promotion, decision_ref, identity))
+
+
+def refusal_entry(
+    model: ModelRef,
+    milestone: str,
+    playbook: PlaybookRef | None,
+    reason: str,
+    identity: Identity,
+    *,
+    alias: str | None = None,
+    decision_ref: AuditRef | None = None,
+) -> dict[str, Any]:
+    """The record of a refused promotion. No result is needed: the usual reason for refusing
+    is that no passing decision exists."""
+    return _plain_entry({
+        "action": PROMOTION_REFUSED,
+        **_who(identity),
+        **_subject(model, milestone, playbook),
+        "reasons": [reason],
+        "promotion": {"alias": alias},
+        "decision_ref": asdict(decision_ref) if decision_ref else None,
+    })
+
+
+def _plain_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    plain: dict[str, Any] = to_plain(entry)
+    return plain
+
+
+def _promotion(
+    model: ModelRef,
+    milestone: str,
+    playbook: PlaybookRef | None,
+    promotion: Promotion,
+    decision_ref: AuditRef | None,
+    identity: Identity,
+) -> dict[str, Any]:
+    # Only a pass is ever promoted: both callers hold one (a Result or a found record).
+    return {
+        "action": PROMOTION,
+        **_who(identity),
+        **_subject(model, milestone, playbook),
+        "decision": "pass",
+        "reasons": [],
+        "promotion": asdict(promotion),
+        "decision_ref": asdict(decision_ref) if decision_ref else None,
+    }
+
+
+def to_plain(value: Any) -> Any:
+    """``value`` as plain JSON that RFC 8785 accepts, with URL credentials masked.
+
+    NaN and infinities become the strings "NaN", "Infinity" and "-Infinity"; integers beyond
+    2**53 and unknown objects become strings. A metric can legitimately be NaN, and a lossy but
+    visible value beats a decision that cannot be recorded.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, enum.Enum):
+        return to_plain(value.value)
+    if isinstance(value, str):
+        return _URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", value)
+    if isinstance(value, int):
+        return value if abs(value) <= _MAX_SAFE_INT else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _non_finite(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence | set | frozenset) and not isinstance(value, bytes | bytearray):
+        return [to_plain(v) for v in value]
+    return to_plain(str(value))
+
+
+def _non_finite(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _who(identity: Identity) -> dict[str, Any]:
+    # Re-filtered here too: an Identity may be built by hand, not only by current_identity.
+    ci = {k: v for k, v in identity.ci.items() if not is_sensitive(k)}
+    return {"actor": identity.actor, "actor_source": identity.actor_source, "ci": ci}
+
+
+def _subject(model: ModelRef, milestone: str, playbook: PlaybookRef | None) -> dict[str, Any]:
+    return {
+        "model": asdict(model),
+        "milestone": milestone,
+        "playbook": asdict(playbook) if playbook else None,
+    }
+
+
+def _timing(result: Result) -> dict[str, Any]:
+    return {
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "gatekeeper_version": result.gatekeeper_version,
+    }
+
+
+def _unique_checks(checks: tuple[CheckResult, ...]) -> tuple[CheckResult, ...]:
+    # Criteria and evidence are keyed by check id: a duplicate would silently drop evidence.
+    seen: set[str] = set()
+    for check in checks:
+        if check.id in seen:
+            raise ValueError(f"duplicate check id {check.id!r}: evidence would be lost")
+        seen.add(check.id)
+    return checks
+
+
+def _criterion(check: CheckResult) -> dict[str, Any]:
+    return {
+        "kind": check.kind,
+        "category": check.category,
+        "blocking": check.blocking,
+        "threshold": check.threshold,
+    }
+
+
+def _evidence(check: CheckResult) -> dict[str, Any]:
+    return {
+        "status": check.status,
+        "observed": check.observed,
+        "evidence": dict(check.evidence),
+        "message": check.message,
+    }
+
+
+def _reasons(checks: tuple[CheckResult, ...]) -> list[str]:
+    if not checks:
+        return ["no checks: an empty gate never passes"]
+    return [f"{c.id}: {c.message}" for c in checks if c.blocks]
+
+
+def _waivers(checks: tuple[CheckResult, ...]) -> list[dict[str, Any]]:
+    used = (c for c in checks if c.status.value == "waived")
+    return [{"check": c.id, "waiver": dict(c.waiver or {})} for c in used]

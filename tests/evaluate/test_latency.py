@@ -1,0 +1,210 @@
+"""``latency``: P95/P99 of one endpoint type from logged run metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+import pytest
+
+from gatekeeper.evaluate import CHECK_KINDS, latency
+from gatekeeper.evaluate.interface import Outcome, Status
+from gatekeeper.evaluate.latency import Latency, evaluate
+from gatekeeper.evidence.interface import EvidenceRequest
+from tests.evaluate.conftest import COMMON, evidence
+
+P95 = "latency.predict.p95_ms"
+P99 = "latency.predict.p99_ms"
+
+
+def spec(**fields: Any) -> Latency:
+    return Latency(**{**COMMON, "category": "latency", "kind": "latency", "endpoint": "predict",
+                      **fields})
+
+
+def run(check: Latency, metrics: dict[str, float]) -> Outcome:
+    return evaluate(check, evidence(metrics))
+
+
+SERVE = {"p95_ms": 40, "p99_ms": 80, "warn_p99_ms": 60}
+
+
+@pytest.mark.parametrize(("p95", "p99", "status", "message"), [
+    (30, 50, Status.PASS, "predict: p95 = 30 ms <= 40 ms, p99 = 50 ms <= 80 ms"),
+    (40, 60, Status.PASS, "predict: p95 = 40 ms <= 40 ms, p99 = 60 ms <= 80 ms"),
+    (40, 60.5, Status.WARN, "predict: p95 = 40 ms <= 40 ms, p99 = 60.5 ms > warning 60 ms "
+     "(limit 80 ms)"),
+    (40, 80, Status.WARN, "predict: p95 = 40 ms <= 40 ms, p99 = 80 ms > warning 60 ms "
+     "(limit 80 ms)"),
+    (40, 80.5, Status.FAIL, "predict: p95 = 40 ms <= 40 ms, p99 = 80.5 ms > 80 ms"),
+    (40.5, 50, Status.FAIL, "predict: p95 = 40.5 ms > 40 ms, p99 = 50 ms <= 80 ms"),
+    (41, 70, Status.FAIL, "predict: p95 = 41 ms > 40 ms, p99 = 70 ms > warning 60 ms "
+     "(limit 80 ms)"),
+])
+def test_limits_and_the_worse_percentile_wins(p95: float, p99: float, status: Status,
+                                               message: str) -> None:
+    outcome = run(spec(**SERVE), {P95: p95, P99: p99})
+    assert (outcome.status, outcome.message) == (status, message)
+
+
+def test_outcome_records_values_limits_and_sources() -> None:
+    outcome = run(spec(**SERVE), {P95: 30, P99: 50})
+    assert outcome.observed == {"p95_ms": 30, "p99_ms": 50}
+    assert outcome.threshold == {"p95_ms": 40, "p99_ms": 80, "warn_p99_ms": 60}
+    assert outcome.evidence == {"p95_ms": f"mlflow:runs/r4/metrics/{P95}",
+                                "p99_ms": f"mlflow:runs/r4/metrics/{P99}"}
+
+
+def test_missing_percentile_is_an_error_even_when_the_other_fails() -> None:
+    outcome = run(spec(**SERVE), {P99: 182})
+    assert outcome == Outcome(
+        Status.ERROR, f"predict: metric '{P95}' not found on run r4, p99 = 182 ms > 80 ms",
+        observed={"p95_ms": None, "p99_ms": 182}, threshold=SERVE,
+        evidence={"p95_ms": f"mlflow:runs/r4/metrics/{P95}",
+                  "p99_ms": f"mlflow:runs/r4/metrics/{P99}"})
+
+
+def test_both_missing_are_both_named() -> None:
+    outcome = run(spec(**SERVE), {})
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, f"predict: metric '{P95}' not found on run r4, "
+        f"metric '{P99}' not found on run r4")
+
+
+def test_percentile_without_a_limit_is_not_read() -> None:
+    outcome = run(spec(p99_ms=150), {P99: 182})
+    assert (outcome.status, outcome.message) == (Status.FAIL, "predict: p99 = 182 ms > 150 ms")
+    assert outcome.observed == {"p99_ms": 182}
+    assert outcome.evidence == {"p99_ms": f"mlflow:runs/r4/metrics/{P99}"}
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (float("nan"), "nan"), (float("inf"), "inf"),
+])
+def test_non_finite_value_is_an_error(value: float, shown: str) -> None:
+    outcome = run(spec(p95_ms=40), {P95: value})
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, f"predict: p95 = {shown} ms is not a finite number")
+
+
+def test_endpoint_and_template_name_the_metric() -> None:
+    dotted = spec(endpoint="pilot.predict", p95_ms=50)
+    assert dotted.metric(95) == "latency.pilot.predict.p95_ms"
+    custom = spec(p99_ms=150, metric_template="serving/{endpoint}/latency_p{percentile}")
+    outcome = run(custom, {"serving/predict/latency_p99": 120})
+    assert (outcome.status, outcome.message) == (Status.PASS, "predict: p99 = 120 ms <= 150 ms")
+
+
+def test_no_source_run_is_named() -> None:
+    outcome = evaluate(spec(p95_ms=40), evidence(run_id=None))
+    assert outcome.message == f"predict: metric '{P95}' not found on v4 (no source run)"
+
+
+def test_registered_without_extra_evidence() -> None:
+    assert CHECK_KINDS["latency"] is latency.KIND
+    assert latency.KIND.needs(spec(p95_ms=40)) == EvidenceRequest()
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({}, "Value error, set at least one of 'p95_ms' or 'p99_ms'"),
+    ({"p95_ms": 40, "warn_p95_ms": 50}, "Value error, 'warn_p95_ms' must be at or below 'p95_ms'"),
+    ({"p95_ms": 40, "warn_p99_ms": 50}, "Value error, 'warn_p99_ms' must be at or below 'p99_ms'"),
+    ({"p95_ms": 0}, "Input should be greater than 0"),
+    ({"p99_ms": float("nan")}, "Input should be a finite number"),
+    ({"p99_ms": 150, "p999_ms": 300}, "Extra inputs are not permitted"),
+    ({"p99_ms": 150, "metric_template": "latency.{endpoint}"},
+     "Value error, must contain {percentile}, or both percentiles read one metric"),
+    ({"p99_ms": 150, "metric_template": "{service}.p{percentile}"},
+     "Value error, unknown placeholder {service}: use {endpoint} and {percentile}"),
+    ({"p99_ms": 150, "metric_template": "p{percentile"},
+     "Value error, not a valid template: expected '}' before end of string"),
+    ({"p99_ms": 150, "metric_template": "p{percentile:q}"},
+     "Value error, not a valid template: Unknown format code 'q' for object of type 'int'"),
+    ({"p99_ms": 150, "endpoint": ""}, "String should have at least 1 character"),
+])
+def test_invalid_specs_are_rejected(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(pydantic.ValidationError) as caught:
+        spec(**fields)
+    assert message in [e["msg"] for e in caught.value.errors()]
+
+
+# source: probe -------------------------------------------------------------------------------
+
+PROBE = {"probe.held_target_rate": 1.0, "latency.predict.samples": 900.0}
+PROBE_REF = "mlflow:runs/p9/metrics/"
+
+
+def probed(metrics: dict[str, float], run_id: str | None = "p9") -> Any:
+    return evidence({P95: 999.0}, probe_run_id=run_id, probe_metrics=metrics)
+
+
+def test_probe_source_reads_the_linked_probe_run_and_cites_it() -> None:
+    outcome = evaluate(spec(source="probe", **SERVE), probed({**PROBE, P95: 30, P99: 50}))
+    assert (outcome.status, outcome.message) == (
+        Status.PASS, "predict: p95 = 30 ms <= 40 ms, p99 = 50 ms <= 80 ms")
+    assert outcome.evidence == {"p95_ms": PROBE_REF + P95, "p99_ms": PROBE_REF + P99,
+                                "held_target_rate": PROBE_REF + "probe.held_target_rate"}
+
+
+def test_probe_that_did_not_hold_its_rate_is_an_error_whatever_it_measured() -> None:
+    outcome = evaluate(spec(source="probe", **SERVE),
+                       probed({**PROBE, "probe.held_target_rate": 0.0, P95: 1, P99: 2}))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, "predict: probe did not hold its target rate (probe run p9)")
+    assert outcome.observed == {"p95_ms": 1, "p99_ms": 2}
+
+
+def test_probe_source_without_a_linked_run_is_an_error() -> None:
+    outcome = evaluate(spec(source="probe", p99_ms=80), probed({}, run_id=None))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, "predict: v4 (no probe run linked): version tag gatekeeper.probe.run_id "
+        "is not set")
+    assert outcome.evidence["held_target_rate"] == (
+        "mlflow:models/fraud/4/version_tags/gatekeeper.probe.run_id")
+
+
+def test_probe_run_that_is_gone_is_an_error_naming_it() -> None:
+    outcome = evaluate(spec(source="probe", p99_ms=80), probed({}))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, "predict: metric 'probe.held_target_rate' not found on probe run p9")
+
+
+def test_missing_probe_metric_names_the_probe_run() -> None:
+    outcome = evaluate(spec(source="probe", p99_ms=80), probed(PROBE))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, f"predict: metric '{P99}' not found on probe run p9")
+
+
+@pytest.mark.parametrize(("samples", "status", "message"), [
+    (1001, Status.PASS, "predict: p99 = 50 ms <= 80 ms"),
+    (1000, Status.PASS, "predict: p99 = 50 ms <= 80 ms"),
+    (999, Status.ERROR, "predict: 999 samples < min_samples 1000 (probe run p9)"),
+])
+def test_min_samples(samples: float, status: Status, message: str) -> None:
+    check = spec(source="probe", p99_ms=80, min_samples=1000)
+    outcome = evaluate(check, probed({**PROBE, "latency.predict.samples": samples, P99: 50}))
+    assert (outcome.status, outcome.message) == (status, message)
+    assert outcome.threshold["min_samples"] == check.min_samples
+    assert outcome.evidence["samples"] == PROBE_REF + "latency.predict.samples"
+
+
+def test_min_samples_also_applies_to_the_source_run() -> None:
+    outcome = run(spec(p99_ms=80, min_samples=100), {P99: 50})
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, "predict: metric 'latency.predict.samples' not found on run r4")
+
+
+def test_source_run_is_the_default_and_ignores_the_probe() -> None:
+    outcome = evaluate(spec(p95_ms=40), probed({**PROBE, P95: 1}))
+    assert (outcome.status, outcome.message) == (Status.FAIL, "predict: p95 = 999 ms > 40 ms")
+    assert "held_target_rate" not in outcome.evidence
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"p99_ms": 80, "source": "prometheus"}, "Input should be 'run' or 'probe'"),
+    ({"p99_ms": 80, "min_samples": 0}, "Input should be greater than or equal to 1"),
+])
+def test_invalid_source_and_min_samples(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(pydantic.ValidationError) as caught:
+        spec(**fields)
+    assert message in [e["msg"] for e in caught.value.errors()]

@@ -1,0 +1,44 @@
+"""Many processes appending at once still leave one valid chain."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+from gatekeeper.record import AuditLog, Verification
+
+WORKERS = 8
+APPENDS = 250
+
+
+def append_many(path: str, worker: int, start: Event) -> None:
+    """Runs in a child process: wait for the others, then append ``APPENDS`` records."""
+    log = AuditLog(path, env={})
+    start.wait()
+    for n in range(APPENDS):
+        log.append({"action": "decision", "worker": worker, "n": n})
+
+
+def test_concurrent_appends_keep_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    # spawn: each worker is a fresh interpreter, like separate `gatekeeper` invocations.
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [
+        context.Process(target=append_many, args=(str(path), w, start)) for w in range(WORKERS)
+    ]
+    for process in workers:
+        process.start()
+    start.set()
+    for process in workers:
+        process.join(timeout=120)
+
+    assert [p.exitcode for p in workers] == [0] * WORKERS
+    assert AuditLog(path, env={}).verify() == Verification(ok=True, count=WORKERS * APPENDS)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["seq"] for r in records] == list(range(1, WORKERS * APPENDS + 1))
+    for worker in range(WORKERS):
+        # Each worker's own appends land in the order it made them.
+        assert [r["n"] for r in records if r["worker"] == worker] == list(range(APPENDS))
