@@ -63,6 +63,7 @@ class GateRequest:
     alias: str | None
     milestone: str
     promote: bool = False
+    policies: Path | None = None
 
 
 def utcnow() -> str:
@@ -131,6 +132,15 @@ class PromotionOutcome:
     promoted: Promotion | None
     reason: str
     decision_hash: str | None = None
+
+    def describe(self) -> str:
+        """One line for the person who ran ``gatekeeper promote``."""
+        p = self.promoted
+        if p is None:
+            return f"refused: {self.reason}"
+        before = f" (was version {p.previous_version})" if p.previous_version else ""
+        return (f"promoted: alias '{p.alias}' -> version {p.version}{before}; "
+                f"decision {self.decision_hash}")
 
 
 def run_promote(request: GateRequest, adapters: Adapters, max_age: timedelta,

@@ -2,31 +2,32 @@
 
 The main CLI adds this group with ``main.add_command(audit_group)``. Nothing here imports MLflow.
 Exit codes (CONTRACT.md): `verify` exits 0 intact, 1 tampered; every `audit` command exits 2
-when the log or an option cannot be read.
+when the log or an option cannot be read (the log is these commands' input).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from gatekeeper.errors import GatekeeperError
+from gatekeeper.cli.options import apply, audit_log_option, option
+from gatekeeper.errors import InvalidInputError
 from gatekeeper.record import (
     ACTIONS,
-    DEFAULT_PATH,
     AuditLog,
+    AuditReadError,
     RecordFilter,
     StoredRecord,
     parse_time,
 )
 from gatekeeper.render.audit import csv_document, jsonl_document, text_line, verification_line
 
-INTACT, TAMPERED, UNREADABLE = 0, 1, 2
+INTACT, TAMPERED = 0, 1
 
 
 def iso_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
@@ -39,50 +40,21 @@ def iso_time(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
         raise click.BadParameter(f"not an ISO-8601 date or date-time: {value!r}") from None
 
 
-class OneLineErrors(click.Command):
-    """Reports a bad option value as one line naming the option, without the usage text."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.BadParameter as exc:
-            # Without a context, click prints only "Error: <message>" and exits 2.
-            raise click.UsageError(exc.format_message()) from None
-
-
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
-
-audit_log_option: Decorator = click.option(
-    "--audit-log",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=str(DEFAULT_PATH),
-    show_default=True,
-    envvar="GATEKEEPER_AUDIT_LOG",
-    help="The audit log (env GATEKEEPER_AUDIT_LOG).",
-)
-
-_FILTER_OPTIONS: tuple[Decorator, ...] = (
-    click.option("--model", help="Only this registered model."),
-    click.option("--version", help="Only this model version."),
-    click.option("--milestone", help="Only this milestone id."),
-    click.option("--decision", type=click.Choice(["pass", "block"]), help="Only this verdict."),
-    click.option("--action", type=click.Choice(ACTIONS), help="Only this kind of record."),
-    click.option(
+filter_options = apply(  # the record filters shared by `audit log` and `audit export`
+    option("--model", help="Only this registered model."),
+    option("--version", help="Only this model version."),
+    option("--milestone", help="Only this milestone id."),
+    option("--decision", type=click.Choice(["pass", "block"]), help="Only this verdict."),
+    option("--action", type=click.Choice(ACTIONS), help="Only this kind of record."),
+    option(
         "--since", callback=iso_time, metavar="ISO-8601",
         help="Recorded at or after this time (UTC if no offset).",
     ),
-    click.option(
+    option(
         "--until", callback=iso_time, metavar="ISO-8601",
         help="Recorded before this time (UTC if no offset).",
     ),
 )
-
-
-def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The record filters shared by `audit log` and `audit export`."""
-    for option in reversed(_FILTER_OPTIONS):
-        command = option(command)
-    return command
 
 
 @click.group("audit")
@@ -90,52 +62,47 @@ def audit_group() -> None:
     """Verify the audit log's integrity; list and filter records; export them for review."""
 
 
-@audit_group.command("verify", cls=OneLineErrors)
+@audit_group.command("verify")
 @audit_log_option
-@click.pass_context
-def verify_command(ctx: click.Context, audit_log: Path) -> None:
+def verify_command(audit_log: Path) -> int:
     """Check the hash chain (and signatures, when GATEKEEPER_AUDIT_KEY is set).
 
     Exits 0 when intact, 1 at the first tampered record, 2 when the log cannot be read.
     """
-    with reported_errors(ctx):
+    with log_as_input():
         verification = AuditLog(audit_log).verify()
     click.echo(verification_line(audit_log, verification))
-    ctx.exit(INTACT if verification.ok else TAMPERED)
+    return INTACT if verification.ok else TAMPERED
 
 
-@audit_group.command("log", cls=OneLineErrors)
+@audit_group.command("log")
 @audit_log_option
 @filter_options
-@click.option(
+@option(
     "-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text",
     show_default=True, help="One line per record: a summary, or the stored JSON.",
 )
-@click.pass_context
-def log_command(ctx: click.Context, /, audit_log: Path, fmt: str, **filters: Any) -> None:
+def log_command(audit_log: Path, fmt: str, **filters: Any) -> None:
     """List records, oldest first. Does not verify the chain: run `audit verify` for that."""
-    with reported_errors(ctx):
+    with log_as_input():
         for stored in select(audit_log, RecordFilter(**filters)):
             click.echo(text_line(stored.record) if fmt == "text" else stored.raw)
 
 
-@audit_group.command("export", cls=OneLineErrors)
+@audit_group.command("export")
 @audit_log_option
-@click.option(
+@option(
     "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
     help="jsonl: records exactly as stored; csv: the key columns, one row per record.",
 )
-@click.option(
+@option(
     "-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
     show_default=True, help="File to write ('-' for stdout).",
 )
 @filter_options
-@click.pass_context
-def export_command(
-    ctx: click.Context, /, audit_log: Path, fmt: str, output: str, **filters: Any
-) -> None:
+def export_command(audit_log: Path, fmt: str, output: str, **filters: Any) -> None:
     """Export records for compliance review. Does not verify the chain: run `audit verify`."""
-    with reported_errors(ctx):
+    with log_as_input():
         # Read everything first: a log that fails halfway must not leave a partial export.
         records = list(select(audit_log, RecordFilter(**filters)))
     text = jsonl_document(records) if fmt == "jsonl" else csv_document(r.record for r in records)
@@ -143,7 +110,8 @@ def export_command(
         with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as out:
             out.write(text)
     except OSError as exc:
-        fail(ctx, f"--output {output}: cannot write: {exc.strerror or exc}", None)
+        raise InvalidInputError(f"--output {output}: cannot write: {exc.strerror or exc}"
+                                ) from exc
 
 
 def select(audit_log: Path, selection: RecordFilter) -> Iterator[StoredRecord]:
@@ -152,16 +120,9 @@ def select(audit_log: Path, selection: RecordFilter) -> Iterator[StoredRecord]:
 
 
 @contextlib.contextmanager
-def reported_errors(ctx: click.Context) -> Iterator[None]:
-    """Turns a gatekeeper error into a message on stderr and exit 2 (the log is unreadable)."""
+def log_as_input() -> Iterator[None]:
+    """For these commands the log is the input: one that cannot be read is exit 2, not 3."""
     try:
         yield
-    except GatekeeperError as exc:
-        fail(ctx, str(exc), exc.hint)
-
-
-def fail(ctx: click.Context, message: str, hint: str | None) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    if hint:
-        click.echo(f"hint: {hint}", err=True)
-    ctx.exit(UNREADABLE)
+    except AuditReadError as exc:
+        raise InvalidInputError(str(exc), hint=exc.hint) from exc

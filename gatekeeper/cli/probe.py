@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 from click.core import ParameterSource
 
+from gatekeeper.cli.options import option
+from gatekeeper.common.durations import parse_seconds, positive_seconds
 from gatekeeper.errors import InvalidInputError, ValidationError
 
 if TYPE_CHECKING:
@@ -27,28 +29,9 @@ if TYPE_CHECKING:
     from gatekeeper.probe.requests_mix import RequestMix
     from gatekeeper.probe.run import ProbeRequest, ScheduleKind, ScheduleSpec, VersionLink
 
-SECONDS = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 STEP = re.compile(r"^([^@]+)@(\d+(?:\.\d+)?)$")
 RATED = ("fixed", "poisson", "ramp")
 MIX_HINT = "docs/probe.md describes the request mix format"
-
-
-class OneLineUsage(click.Command):
-    """A bad or missing flag is one line naming it, without the usage text (still exit 2)."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            # Without a context, click prints only "Error: <message>".
-            raise click.UsageError(exc.format_message()) from None
-
-
-def option(*names: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A click option that also reads GATEKEEPER_<OPTION> (CONTRACT.md)."""
-    env = "GATEKEEPER_" + names[0].lstrip("-").replace("-", "_").upper()
-    return click.option(*names, envvar=env, **kwargs)
 
 
 OPTIONS = (
@@ -118,7 +101,7 @@ def probe_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@click.command("probe", cls=OneLineUsage)
+@click.command("probe")
 @click.argument("url", required=False)
 @probe_options
 @click.pass_context
@@ -337,21 +320,6 @@ def parse_steps(text: str) -> tuple[tuple[float, float], ...]:
     if not any(rate > 0 for _, rate in phases):
         raise InvalidInputError("--steps: at least one phase needs a rate above 0")
     return tuple(phases)
-
-
-def parse_seconds(text: str, flag: str) -> float:
-    """``500ms``, ``30s``, ``2m``, ``1h`` or plain seconds."""
-    match = SECONDS.match(text.strip())
-    if not match:
-        raise InvalidInputError(f"{flag}: {text!r} is not a duration like 500ms, 30s or 2m")
-    return float(match[1]) * UNIT_S[match[2]]
-
-
-def positive_seconds(text: str, flag: str) -> float:
-    seconds = parse_seconds(text, flag)
-    if seconds <= 0:
-        raise InvalidInputError(f"{flag}: {text!r} must be longer than 0")
-    return seconds
 
 
 def version_link(model: str | None, version: str | None, alias: str | None,

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from gatekeeper.cli.audit import audit_group
+from gatekeeper.cli import cli
 from gatekeeper.record import AuditLog
 from gatekeeper.render.audit import CSV_COLUMNS
 
+E = "gatekeeper: error: "  # the one message style of every command
 MakeLog = Callable[..., AuditLog]
 MakeEntry = Callable[..., dict[str, Any]]
 
@@ -26,7 +27,7 @@ MakeEntry = Callable[..., dict[str, Any]]
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
     # An empty GATEKEEPER_AUDIT_KEY keeps a developer's own key out of the expected output.
     return CliRunner().invoke(
-        audit_group, list(args), env={"GATEKEEPER_AUDIT_KEY": "", **(env or {})},
+        cli, ["audit", *args], env={"GATEKEEPER_AUDIT_KEY": "", **(env or {})},
         catch_exceptions=False,
     )
 
@@ -104,7 +105,7 @@ def test_verify_tampered(filled: list[dict[str, Any]], log_path: Path) -> None:
 def test_verify_missing_log(tmp_path: Path) -> None:
     result = run("verify", "--audit-log", str(tmp_path / "none.jsonl"))
     assert (result.exit_code, result.stdout, result.stderr) == (
-        2, "", f"error: audit log {tmp_path / 'none.jsonl'} does not exist\n"
+        2, "", E + f"audit log {tmp_path / 'none.jsonl'} does not exist\n"
     )
 
 
@@ -112,7 +113,7 @@ def test_verify_a_folder(tmp_path: Path) -> None:
     # A folder where the file should be: unreadable whoever runs the test (even root).
     result = run("verify", "--audit-log", str(tmp_path))
     assert (result.exit_code, result.stdout, result.stderr) == (
-        2, "", f"Error: Invalid value for '--audit-log': File '{tmp_path}' is a directory.\n"
+        2, "", E + f"Invalid value for '--audit-log': File '{tmp_path}' is a directory.\n"
     )
 
 
@@ -166,11 +167,11 @@ def test_log_filters(
     ("args", "message"),
     [
         (("--since", "yesterday"),
-         "Error: Invalid value for '--since': not an ISO-8601 date or date-time: 'yesterday'"),
+         E + "Invalid value for '--since': not an ISO-8601 date or date-time: 'yesterday'"),
         (("--until", "2024-13-01"),
-         "Error: Invalid value for '--until': not an ISO-8601 date or date-time: '2024-13-01'"),
+         E + "Invalid value for '--until': not an ISO-8601 date or date-time: '2024-13-01'"),
         (("--decision", "maybe"),
-         "Error: Invalid value for '--decision': 'maybe' is not one of 'pass', 'block'."),
+         E + "Invalid value for '--decision': 'maybe' is not one of 'pass', 'block'."),
     ],
 )
 def test_bad_flag_values(
@@ -187,7 +188,7 @@ def test_log_of_a_malformed_log(filled: list[dict[str, Any]], log_path: Path) ->
     result = run("log", "--audit-log", str(log_path))
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: audit log {log_path}: line 5: malformed JSON: Expecting value at column 1\n"
+        E + f"audit log {log_path}: line 5: malformed JSON: Expecting value at column 1\n"
         f"hint: run `gatekeeper audit verify --audit-log {log_path}`\n"
     )
 
@@ -233,7 +234,7 @@ def test_export_to_an_unwritable_path(
     blocker.write_text("")
     result = run("export", "--audit-log", str(log_path), "-o", str(blocker / "out.csv"))
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"error: --output {blocker / 'out.csv'}: cannot write: ")
+    assert result.stderr.startswith(E + f"--output {blocker / 'out.csv'}: cannot write: ")
 
 
 def test_commands_do_not_import_mlflow() -> None:

@@ -1,0 +1,78 @@
+"""``gatekeeper check`` and ``gatekeeper promote``: the gate and the promotion on a recorded
+pass. Each parses its options, calls one pipeline function, renders, returns the exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from gatekeeper.cli.options import (
+    audit_log_option,
+    option,
+    output_option,
+    policies_option,
+    tracking_uri_option,
+    version_options,
+)
+from gatekeeper.errors import ExitCode, InvalidInputError
+
+PLAYBOOK = click.Path(path_type=Path, dir_okay=False)
+
+
+@click.command("check")
+@click.argument("playbook", type=PLAYBOOK)
+@version_options
+@option("--promote", is_flag=True, help="On a pass, set the milestone's MLflow alias.")
+@policies_option
+@tracking_uri_option
+@audit_log_option
+@output_option
+def check_command(playbook: Path, model: str, version: str | None, alias: str | None,
+                  milestone: str, promote: bool, policies: Path | None,
+                  tracking_uri: str | None, audit_log: Path, outputs: Sequence[str]) -> int:
+    """Evaluate one milestone of PLAYBOOK for one model version; record and print the verdict."""
+    from gatekeeper.adapters import mlflow_adapters
+    from gatekeeper.cli.outputs import parse_outputs, write_outputs
+    from gatekeeper.pipeline import GateRequest, run_gate
+
+    targets = parse_outputs(outputs)
+    request = GateRequest(playbook, model, *version_or_alias(version, alias), milestone,
+                          promote=promote, policies=policies)
+    result = run_gate(request, mlflow_adapters(tracking_uri, audit_log))
+    write_outputs(result, targets)
+    return int(result.exit_code)
+
+
+@click.command("promote")
+@click.argument("playbook", type=PLAYBOOK)
+@version_options
+@option("--max-age", default="24h", show_default=True,
+        help="Oldest passing decision accepted, e.g. 90m, 24h, 7d.")
+@option("--now", metavar="ISO8601",
+        help="Evaluate expiry at this instant instead of the clock (reproducible runs).")
+@policies_option
+@tracking_uri_option
+@audit_log_option
+def promote_command(playbook: Path, model: str, version: str | None, alias: str | None,
+                    milestone: str, max_age: str, now: str | None, policies: Path | None,
+                    tracking_uri: str | None, audit_log: Path) -> int:
+    """Set the milestone's alias on a recorded pass (refuses without one)."""
+    from gatekeeper.adapters import mlflow_adapters
+    from gatekeeper.common.durations import parse_duration, parse_instant
+    from gatekeeper.pipeline import GateRequest, run_promote
+
+    request = GateRequest(playbook, model, *version_or_alias(version, alias), milestone,
+                          policies=policies)
+    outcome = run_promote(request, mlflow_adapters(tracking_uri, audit_log),
+                          max_age=parse_duration(max_age, "--max-age"),
+                          now=parse_instant(now, "--now"))
+    click.echo(outcome.describe())
+    return int(ExitCode.PASSED if outcome.promoted else ExitCode.BLOCKED)
+
+
+def version_or_alias(version: str | None, alias: str | None) -> tuple[str | None, str | None]:
+    if (version is None) == (alias is None):
+        raise InvalidInputError("give exactly one of --version or --alias")
+    return version, alias

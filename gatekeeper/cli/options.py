@@ -1,0 +1,75 @@
+"""Options shared by the commands, and the one helper every option is built with.
+
+Every option also reads ``GATEKEEPER_<OPTION>`` from the environment (CONTRACT.md): the name is
+the option's long flag, upper-cased, dashes as underscores (``--max-age`` reads
+``GATEKEEPER_MAX_AGE``). A flag given on the command line wins over the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from gatekeeper.record import DEFAULT_PATH
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def env_name(*names: str) -> str:
+    """``("-o", "--output")`` → ``GATEKEEPER_OUTPUT``."""
+    long = next(n for n in names if n.startswith("--"))
+    return "GATEKEEPER_" + long[2:].replace("-", "_").upper()
+
+
+def option(*names: str, **kwargs: Any) -> Callable[[F], F]:
+    """``click.option`` that also reads ``GATEKEEPER_<OPTION>``."""
+    flags = tuple(n for n in names if n.startswith("-"))
+    return click.option(*names, envvar=env_name(*flags), **kwargs)
+
+
+def apply(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Several options as one decorator, in the order they are listed in ``--help``."""
+    def decorate(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+    return decorate
+
+
+def tracking_uri_option(func: F) -> F:
+    return option("--tracking-uri", metavar="URI",
+                  help="MLflow tracking/registry URI [default: MLFLOW_TRACKING_URI, else "
+                       "sqlite:///.gatekeeper/mlflow.db]")(func)
+
+
+def audit_log_option(func: F) -> F:
+    return option("--audit-log", type=click.Path(dir_okay=False, path_type=Path),
+                  default=str(DEFAULT_PATH), show_default=True,
+                  help="The audit log.")(func)
+
+
+def policies_option(func: F) -> F:
+    return option("--policies", type=click.Path(path_type=Path), metavar="PATH",
+                  help="Organisation policies (a file or folder) every playbook must keep "
+                       "[default: policies/ when it exists]")(func)
+
+
+def output_option(func: F) -> F:
+    from gatekeeper.render import FORMATS
+
+    names = ", ".join(sorted(FORMATS))
+    return option("-o", "--output", "outputs", multiple=True, metavar="FMT[=PATH]",
+                  help=f"Output format, optionally to a file; repeatable, at most one to "
+                       f"stdout. Formats: {names}. [default: text]")(func)
+
+
+def version_options(func: F) -> F:
+    return apply(
+        option("--model", required=True, help="Registered model name."),
+        option("--version", "version", help="Model version number."),
+        option("--alias", help="Gate the version this MLflow alias points to."),
+        option("--milestone", required=True, help="Milestone id from the playbook."),
+    )(func)
