@@ -1,20 +1,21 @@
 """``metric_threshold``: a value of the candidate's source run against fixed bounds.
 
 Reads a metric, param or tag; fails outside ``[min, max]``, warns outside ``[warn_min, warn_max]``.
-A missing key, or a param/tag that is not a number, is ``error``. ``source: probe`` reads a
-metric of the probe run linked to the version instead (error unless it held its target rate),
-the same ``source: probe`` as in ``latency`` and ``cost``.
+A missing key, or a value that is not a finite number (a param/tag that does not parse, NaN,
+infinity), is ``error``; text that does not parse is described, never echoed. ``source: probe``
+reads a metric of the probe run linked to the version instead (error unless it held its target
+rate), the same ``source: probe`` as in ``latency`` and ``cost``.
 """
 
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from gatekeeper.common.values import UnusableValue, number
 from gatekeeper.evaluate.interface import CheckKind, CheckSpecBase, Outcome, Status, missing
 from gatekeeper.evidence.interface import PROBE_HELD_METRIC, Evidence, VersionEvidence
 
@@ -52,8 +53,7 @@ class Bounds(CheckSpecBase):
         return {k: v for k, v in pairs.items() if v is not None}
 
     def judge(self, value: float) -> Status:
-        if math.isnan(value):
-            return Status.ERROR
+        """A finite value (see :func:`gatekeeper.common.values.number`) against the bounds."""
         if (self.min is not None and value < self.min) or (
             self.max is not None and value > self.max
         ):
@@ -79,7 +79,7 @@ def describe(status: Status, key: str, value: float, bounds: Bounds) -> str:
     """One readable line: the value, and the bound it met or crossed."""
     limits = ", ".join(f"{k} {v:g}" for k, v in bounds.threshold().items())
     verdict = {Status.PASS: "within", Status.WARN: "outside the warning range of",
-               Status.FAIL: "outside", Status.ERROR: "not comparable with"}[status]
+               Status.FAIL: "outside"}[status]
     return f"{key} = {value:g}, {verdict} {limits}"
 
 
@@ -109,12 +109,12 @@ def evaluate_probe(spec: MetricThreshold, cand: VersionEvidence) -> Outcome:
 
 
 def judge_value(spec: MetricThreshold, what: str, raw: object, ref: str) -> Outcome:
-    """The value against the bounds; a value that is not a number is ``error``."""
+    """The value against the bounds; a value that is not a finite number is ``error``."""
     try:
-        value = float(str(raw))
-    except ValueError:
-        return Outcome(Status.ERROR, f"{what} = {raw!r} is not a number", observed=raw,
-                       threshold=spec.threshold(), evidence={"value": ref})
+        value = number(what, raw)
+    except UnusableValue as exc:
+        return Outcome(Status.ERROR, str(exc), threshold=spec.threshold(),
+                       evidence={"value": ref})
     status = spec.judge(value)
     return Outcome(status, describe(status, spec.key, value, spec), observed=value,
                    threshold=spec.threshold(), evidence={"value": ref})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pydantic
@@ -28,7 +29,7 @@ def run(check: MetricThreshold, **sections: Any) -> Outcome:
     (0.9299, Status.WARN, "accuracy = 0.9299, outside the warning range of min 0.9, warn_min 0.93"),
     (0.9, Status.WARN, "accuracy = 0.9, outside the warning range of min 0.9, warn_min 0.93"),
     (0.8999, Status.FAIL, "accuracy = 0.8999, outside min 0.9, warn_min 0.93"),
-    (float("nan"), Status.ERROR, "accuracy = nan, not comparable with min 0.9, warn_min 0.93"),
+    (float("nan"), Status.ERROR, "metric 'accuracy' = nan is not a finite number"),
 ])
 def test_floor_with_warning(value: float, status: Status, message: str) -> None:
     outcome = run(spec(min=0.9, warn_min=0.93), metrics={"accuracy": value})
@@ -71,10 +72,51 @@ def test_param_is_read_as_a_number() -> None:
     assert outcome.evidence == {"value": "mlflow:runs/r4/params/max_depth"}
 
 
-def test_param_that_is_not_a_number_is_an_error() -> None:
+def test_param_that_is_not_a_number_is_an_error_and_not_echoed() -> None:
     outcome = run(spec(source="params", key="max_depth", max=8), params={"max_depth": "deep"})
-    assert (outcome.status, outcome.message) == (Status.ERROR,
-                                                 "param 'max_depth' = 'deep' is not a number")
+    assert outcome.status is Status.ERROR
+    assert re.fullmatch(r"param 'max_depth' is not a number \(str, 4 chars, "
+                        r"sha256:[0-9a-f]{8}…\)", outcome.message), outcome.message
+    assert outcome.observed is None
+    assert outcome.evidence == {"value": "mlflow:runs/r4/params/max_depth"}
+
+
+SECRET = "sk-live-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e"
+
+
+def test_secret_in_an_unparsable_tag_is_never_echoed() -> None:
+    outcome = run(spec(source="tags", key="x", max=1), run_tags={"x": SECRET})
+    assert outcome.status is Status.ERROR
+    assert re.fullmatch(r"tag 'x' is not a number \(str, 44 chars, sha256:[0-9a-f]{8}…\)",
+                        outcome.message), outcome.message
+    assert SECRET not in repr(outcome)
+    assert SECRET[:8] not in repr(outcome)
+
+
+@pytest.mark.parametrize("key", ["metrics", "params", "tags", "probe"])
+@pytest.mark.parametrize(("raw", "shown"), [
+    (float("inf"), "inf"), (float("-inf"), "-inf"), (float("nan"), "nan"),
+    # MLflow's SQL store writes infinity as the largest float: still infinite.
+    (1.7976931348623157e308, "inf"), (-1.7976931348623157e308, "-inf"),
+])
+def test_non_finite_values_are_errors_in_every_section(key: str, raw: float, shown: str) -> None:
+    what = {"metrics": "metric", "params": "param", "tags": "tag", "probe": "metric"}[key]
+    check = spec(source=key, key="depth", min=1)
+    if key == "probe":
+        found = evaluate(check, probed({"probe.held_target_rate": 1, "depth": raw}))
+    else:
+        section = {"metrics": "metrics", "params": "params", "tags": "run_tags"}[key]
+        value: Any = raw if key == "metrics" else str(raw)
+        found = run(check, **{section: {"depth": value}})
+    assert (found.status, found.message) == (Status.ERROR,
+                                             f"{what} 'depth' = {shown} is not a finite number")
+
+
+@pytest.mark.parametrize("text", ["inf", "-Infinity", "NaN", " nan ", "1e999"])
+def test_non_finite_text_in_a_param_is_an_error(text: str) -> None:
+    # Before: 'inf' parsed as float('inf') and passed a 'min' bound.
+    outcome = run(spec(source="params", key="depth", min=1), params={"depth": text})
+    assert outcome.status is Status.ERROR, outcome.message
 
 
 def test_tag_is_read_from_the_run() -> None:
