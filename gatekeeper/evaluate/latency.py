@@ -2,8 +2,9 @@
 
 Each percentile that has a limit is read from ``metric_template`` (by default
 ``latency.{endpoint}.p{percentile}_ms``, as ``gatekeeper probe`` logs them) and fails above its
-limit, warns above its warning limit. The check reports the worse of the two; a missing or
-non-finite value is ``error``.
+limit, warns above its warning limit. The check reports the worse of the two; a missing,
+non-finite or negative value is ``error`` (a negative latency is a broken measurement, and it
+would otherwise pass any limit).
 
 ``source: run`` reads the version's source run; ``source: probe`` the probe run linked to the
 version, which must have held its target rate. With ``min_samples``, fewer measured samples
@@ -12,13 +13,13 @@ than that (metric ``latency.{endpoint}.samples``) is ``error``.
 
 from __future__ import annotations
 
-import math
 import string
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from gatekeeper.common.values import UnusableValue, non_negative
 from gatekeeper.evaluate.interface import CheckKind, CheckSpecBase, Outcome, Status, missing
 from gatekeeper.evidence.interface import PROBE_HELD_METRIC, Evidence, RunMetrics
 
@@ -114,9 +115,8 @@ class Reading:
 
 
 def judge(percentile: int, value: float, fail: float, warn: float | None) -> tuple[Status, str]:
+    """A usable (finite, non-negative) value against the limits."""
     shown = f"p{percentile} = {value:g} ms"
-    if not math.isfinite(value):
-        return Status.ERROR, f"{shown} is not a finite number"
     if value > fail:
         return Status.FAIL, f"{shown} > {fail:g} ms"
     if warn is not None and value > warn:
@@ -131,7 +131,11 @@ def read(spec: Latency, run: RunMetrics, percentile: int, fail: float) -> Readin
         found = missing(f"metric '{name}'", run.label, ref)
         return Reading(percentile, found.status, found.message, None, ref)
     value = run.metrics[name]
-    status, text = judge(percentile, value, fail, spec.warn_limit(percentile))
+    try:
+        usable = non_negative(f"p{percentile}", value)
+    except UnusableValue as exc:
+        return Reading(percentile, Status.ERROR, str(exc), value, ref)
+    status, text = judge(percentile, usable, fail, spec.warn_limit(percentile))
     return Reading(percentile, status, text, value, ref)
 
 
@@ -142,8 +146,11 @@ def too_few_samples(spec: Latency, run: RunMetrics) -> str | None:
     name = spec.samples_metric()
     if name not in run.metrics:
         return f"metric '{name}' not found on {run.label}"
-    count = run.metrics[name]
-    if not count >= spec.min_samples:
+    try:
+        count = non_negative(f"metric '{name}'", run.metrics[name])
+    except UnusableValue as exc:
+        return f"{exc} ({run.label})"
+    if count < spec.min_samples:
         return f"{count:g} samples < min_samples {spec.min_samples} ({run.label})"
     return None
 

@@ -79,12 +79,25 @@ def test_percentile_without_a_limit_is_not_read() -> None:
 
 
 @pytest.mark.parametrize(("value", "shown"), [
-    (float("nan"), "nan"), (float("inf"), "inf"),
+    (float("nan"), "nan"), (float("inf"), "inf"), (float("-inf"), "-inf"),
+    (1.7976931348623157e308, "inf"),  # MLflow's SQL store writes infinity as the largest float
 ])
 def test_non_finite_value_is_an_error(value: float, shown: str) -> None:
     outcome = run(spec(p95_ms=40), {P95: value})
     assert (outcome.status, outcome.message) == (
-        Status.ERROR, f"predict: p95 = {shown} ms is not a finite number")
+        Status.ERROR, f"predict: p95 = {shown} is not a finite number")
+
+
+@pytest.mark.parametrize("value", [-0.001, -5.0])
+def test_negative_latency_is_an_error(value: float) -> None:
+    # Before: a negative p99 was below every limit and passed.
+    outcome = run(spec(p95_ms=40, p99_ms=80), {P95: 20, P99: value})
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, f"predict: p95 = 20 ms <= 40 ms, p99 = {value:g} is negative")
+
+
+def test_zero_latency_is_judged() -> None:
+    assert run(spec(p95_ms=40), {P95: 0.0}).status is Status.PASS
 
 
 def test_endpoint_and_template_name_the_metric() -> None:
@@ -186,6 +199,18 @@ def test_min_samples(samples: float, status: Status, message: str) -> None:
     assert (outcome.status, outcome.message) == (status, message)
     assert outcome.threshold["min_samples"] == check.min_samples
     assert outcome.evidence["samples"] == PROBE_REF + "latency.predict.samples"
+
+
+@pytest.mark.parametrize(("samples", "why"), [
+    (float("inf"), "= inf is not a finite number"),
+    (float("nan"), "= nan is not a finite number"),
+    (-1.0, "= -1 is negative"),
+])
+def test_unusable_sample_count_is_an_error(samples: float, why: str) -> None:
+    check = spec(source="probe", p99_ms=80, min_samples=1000)
+    outcome = evaluate(check, probed({**PROBE, "latency.predict.samples": samples, P99: 50}))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, f"predict: metric 'latency.predict.samples' {why} (probe run p9)")
 
 
 def test_min_samples_also_applies_to_the_source_run() -> None:
