@@ -3,18 +3,20 @@
 The cost comes from the declared :class:`~gatekeeper.load.costmodel.CostModel` (the check's own, or
 the playbook's) and the throughput logged on a run, optionally with network egress from a
 logged bytes-per-request metric. Fails above ``budget_per_1k``, warns above ``warn_per_1k``;
-both edges are inclusive (at the budget passes). A missing or unusable metric is ``error``.
+both edges are inclusive (at the budget passes). A missing or unusable metric is ``error``: not
+a finite number, a negative size, or a throughput below ``MIN_THROUGHPUT_RPS`` (a near-zero
+throughput gives a cost so large it overflows, and an overflowed cost must never pass).
 ``source`` picks the run as in ``latency``: the source run, or the linked probe run.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
+from gatekeeper.common.values import UnusableValue, is_finite, number
 from gatekeeper.evaluate.interface import CheckKind, CheckSpecBase, Outcome, Status, missing
 from gatekeeper.evaluate.latency import SOURCE_HELP
 from gatekeeper.evidence.interface import PROBE_HELD_METRIC, Evidence, RunMetrics
@@ -23,6 +25,10 @@ from gatekeeper.load.costmodel import CostModel, cost_per_1k
 # Costs are compared at 12 significant digits: the arithmetic's float noise (3.60/h at 10 rps
 # is 0.09999999999999999) must never turn a cost exactly at the budget into a failure.
 COMPARE_DIGITS = 12
+# Below one request every ~12 days a replica is not serving: the throughput is a broken
+# measurement (or a unit slip), not a cost to judge. Near zero, 1000 / (rps * 3600) overflows
+# to infinity, and inf * 0 (an unused price) is NaN, which compares false with any budget.
+MIN_THROUGHPUT_RPS = 1e-6
 
 
 class Cost(CheckSpecBase):
@@ -61,15 +67,19 @@ class Cost(CheckSpecBase):
         return limits
 
 
-def read(run: RunMetrics, metric: str, what: str, positive: bool) -> float | Outcome:
-    """The metric's value, or the error outcome saying why it cannot be used."""
+def read(run: RunMetrics, metric: str, what: str, floor: float) -> float | Outcome:
+    """The metric's value, or the error outcome saying why it cannot be used: missing, not
+    finite, or below ``floor``."""
     ref = run.ref(metric)
     if metric not in run.metrics:
         return missing(f"metric '{metric}'", run.label, ref)
-    value = run.metrics[metric]
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        need = "a positive" if positive else "a non-negative"
-        return Outcome(Status.ERROR, f"{metric} = {value:g}: {what} must be {need} number",
+    raw = run.metrics[metric]
+    try:
+        value = number(f"metric '{metric}'", raw)
+    except UnusableValue as exc:
+        return Outcome(Status.ERROR, str(exc), observed=raw, evidence={"invalid": ref})
+    if value < floor:
+        return Outcome(Status.ERROR, f"{metric} = {value:g}: {what} must be at least {floor:g}",
                        observed=value, evidence={"invalid": ref})
     return value
 
@@ -78,12 +88,12 @@ def read_usage(spec: Cost, run: RunMetrics) -> dict[str, float] | Outcome:
     """Throughput and, when asked for, bytes per request; or why they cannot be used."""
     if problem := run.unusable():
         return Outcome(Status.ERROR, problem, evidence={"unusable": run.ref(PROBE_HELD_METRIC)})
-    throughput = read(run, spec.throughput_metric, "throughput", positive=True)
+    throughput = read(run, spec.throughput_metric, "throughput (requests/s)", MIN_THROUGHPUT_RPS)
     if isinstance(throughput, Outcome):
         return throughput
     if spec.bytes_per_request_metric is None:
         return {"throughput_rps": throughput}
-    size = read(run, spec.bytes_per_request_metric, "bytes per request", positive=False)
+    size = read(run, spec.bytes_per_request_metric, "bytes per request", 0)
     if isinstance(size, Outcome):
         return size
     return {"throughput_rps": throughput, "bytes_per_request": size}
@@ -111,6 +121,12 @@ def evaluate(spec: Cost, evidence: Evidence) -> Outcome:
         return replace(usage, threshold=spec.threshold())
     breakdown = cost_per_1k(spec.cost_model, usage["throughput_rps"],
                             usage.get("bytes_per_request", 0.0))
+    if not is_finite(breakdown.total) or breakdown.total <= 0:
+        # Cannot happen with a validated cost model and a usable throughput; if it ever does,
+        # a cost of nothing (or of NaN) must not pass a budget.
+        return Outcome(Status.ERROR, f"cost = {breakdown.total:g} per 1k is not a usable cost",
+                       observed={"per_1k": breakdown.as_dict(), **usage},
+                       threshold=spec.threshold())
     status, message = judge(spec, breakdown.total)
     refs = {"throughput_rps": run.ref(spec.throughput_metric)}
     if spec.bytes_per_request_metric is not None:

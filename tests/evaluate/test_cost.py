@@ -98,10 +98,17 @@ def test_missing_throughput_is_an_error() -> None:
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    (0, "throughput_rps = 0: throughput must be a positive number"),
-    (-5, "throughput_rps = -5: throughput must be a positive number"),
-    (float("nan"), "throughput_rps = nan: throughput must be a positive number"),
-    (float("inf"), "throughput_rps = inf: throughput must be a positive number"),
+    (0, "throughput_rps = 0: throughput (requests/s) must be at least 1e-06"),
+    (-5, "throughput_rps = -5: throughput (requests/s) must be at least 1e-06"),
+    (float("nan"), "metric 'throughput_rps' = nan is not a finite number"),
+    (float("inf"), "metric 'throughput_rps' = inf is not a finite number"),
+    (float("-inf"), "metric 'throughput_rps' = -inf is not a finite number"),
+    # MLflow's SQL store writes infinity as the largest float: still infinite.
+    (1.7976931348623157e308, "metric 'throughput_rps' = inf is not a finite number"),
+    # Near zero: 1000 / (rps * 3600) overflows to inf, and inf * 0 (an unused price) is NaN,
+    # which compared false with the budget and passed.
+    (1e-310, "throughput_rps = 1e-310: throughput (requests/s) must be at least 1e-06"),
+    (9.99e-7, "throughput_rps = 9.99e-07: throughput (requests/s) must be at least 1e-06"),
 ])
 def test_unusable_throughput_is_an_error(value: float, message: str) -> None:
     outcome = run(spec(budget_per_1k=0.1), {"throughput_rps": value})
@@ -122,7 +129,20 @@ def test_zero_bytes_per_request_is_usable_and_negative_is_not() -> None:
     assert run(check, {"throughput_rps": 10, "response_bytes": 0}).status is Status.PASS
     outcome = run(check, {"throughput_rps": 10, "response_bytes": -1})
     assert (outcome.status, outcome.message) == (
-        Status.ERROR, "response_bytes = -1: bytes per request must be a non-negative number")
+        Status.ERROR, "response_bytes = -1: bytes per request must be at least 0")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1.7976931348623157e308])
+def test_non_finite_bytes_per_request_is_an_error(value: float) -> None:
+    check = spec(budget_per_1k=0.1, bytes_per_request_metric="response_bytes")
+    outcome = run(check, {"throughput_rps": 10, "response_bytes": value})
+    assert outcome.status is Status.ERROR
+    assert outcome.message.startswith("metric 'response_bytes' = ")
+
+
+def test_smallest_usable_throughput_is_judged_not_an_error() -> None:
+    outcome = run(spec(budget_per_1k=0.1), {"throughput_rps": 1e-6})
+    assert outcome.status is Status.FAIL  # 3.60 an hour for one request every ~12 days
 
 
 def test_registered_without_extra_evidence() -> None:
@@ -141,6 +161,22 @@ def test_registered_without_extra_evidence() -> None:
     ({"budget_per_1k": 0.1, "cost_model": {"hardware_per_hour": 1, "gpu_count": 2}},
      "Extra inputs are not permitted"),
     ({"budget_per_1k": 0.1, "budget": 0.2}, "Extra inputs are not permitted"),
+    # A free replica makes every cost zero, which passes any budget.
+    ({"budget_per_1k": 0.1, "cost_model": {"hardware_per_hour": 0}},
+     "Input should be greater than 0"),
+    ({"budget_per_1k": 0.1, "cost_model": {"hardware_per_hour": -1}},
+     "Input should be greater than 0"),
+    ({"budget_per_1k": 0.1, "cost_model": {"hardware_per_hour": float("nan")}},
+     "Input should be a finite number"),
+    ({"budget_per_1k": 0.1, "cost_model": {"hardware_per_hour": float("inf")}},
+     "Input should be a finite number"),
+    ({"budget_per_1k": 0.1, "cost_model": {"hardware_per_hour": 1, "memory_gb": float("nan")}},
+     "Input should be a finite number"),
+    ({"budget_per_1k": 0.1, "cost_model": {"hardware_per_hour": 1, "network_per_gb": -0.1}},
+     "Input should be greater than or equal to 0"),
+    ({"budget_per_1k": 0.1,
+      "cost_model": {"hardware_per_hour": 1, "operations_overhead": float("inf")}},
+     "Input should be a finite number"),
 ])
 def test_invalid_specs_are_rejected(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(pydantic.ValidationError) as caught:
@@ -186,3 +222,12 @@ def test_probe_source_missing_throughput_names_the_probe_run() -> None:
                        probed({"probe.held_target_rate": 1}))
     assert (outcome.status, outcome.message) == (
         Status.ERROR, "metric 'throughput_rps' not found on probe run p9")
+
+
+def test_a_zero_cost_never_passes_even_from_an_unvalidated_model() -> None:
+    # Validation refuses a free replica; if one ever got past it, zero is no cost to judge.
+    free = CostModel.model_construct(hardware_per_hour=0.0)
+    check = spec(budget_per_1k=0.1).model_copy(update={"cost_model": free})
+    outcome = run(check, {"throughput_rps": 10})
+    assert (outcome.status, outcome.message) == (Status.ERROR,
+                                                 "cost = 0 per 1k is not a usable cost")
