@@ -4,18 +4,19 @@ behind a baseline alias (e.g. ``champion``).
 The improvement margins decide exactly as MLflow's ``MetricThreshold`` (``min_absolute_change``,
 ``min_relative_change``) does in ``mlflow.models.evaluation.validation._validate``, so a playbook
 and ``mlflow.validate_evaluation_results`` never disagree; the regression margins are the same
-comparisons with the margin pointing the other way. A missing alias or metric is ``error``.
+comparisons with the margin pointing the other way. A missing alias or metric is ``error``, and
+so is a value that is not a finite number on either side.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
+from gatekeeper.common.values import UnusableValue, number
 from gatekeeper.evaluate.interface import CheckKind, CheckSpecBase, Outcome, Status, missing
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest, VersionEvidence
 
@@ -205,9 +206,10 @@ def compare(spec: BaselineComparison, cand: VersionEvidence, base: VersionEviden
             run = f"run {version.run_id}" if version.run_id else "no source run"
             return replace(missing(f"metric '{spec.metric}'", f"{role} v{version.version} ({run})",
                                    refs[side]), threshold=threshold)
-        if not math.isfinite(value := version.metrics[spec.metric]):
-            return Outcome(Status.ERROR, f"{side} {spec.metric} = {value:g} is not a finite "
-                           "number", threshold=threshold, evidence=refs)
+        try:
+            number(f"{side} {spec.metric}", version.metrics[spec.metric])
+        except UnusableValue as exc:
+            return Outcome(Status.ERROR, str(exc), threshold=threshold, evidence=refs)
     pair = Pair(cand.metrics[spec.metric], base.metrics[spec.metric], spec.greater_is_better)
     verdicts = judge(spec, pair)
     status = Status.PASS if all(v.met for v in verdicts) else Status.FAIL

@@ -228,6 +228,9 @@ def test_baseline_without_a_run_has_no_metrics() -> None:
     (0.5, float("nan"), "baseline accuracy = nan is not a finite number"),
     (float("inf"), 0.5, "candidate accuracy = inf is not a finite number"),
     (0.5, float("-inf"), "baseline accuracy = -inf is not a finite number"),
+    # MLflow's SQL store writes infinity as the largest float: still infinite.
+    (1.7976931348623157e308, 0.5, "candidate accuracy = inf is not a finite number"),
+    (0.5, -1.7976931348623157e308, "baseline accuracy = -inf is not a finite number"),
 ])
 def test_non_finite_values_are_errors(candidate: float, baseline: float, message: str) -> None:
     assert verdict(spec(max_regression=0.25), candidate, baseline) == (Status.ERROR, message)
