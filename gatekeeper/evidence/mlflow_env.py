@@ -14,13 +14,21 @@ import os
 import socket
 import sqlite3
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
+import time
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
 
-from gatekeeper.common.failures import exception_chain, first_line
+from gatekeeper.common.failures import (
+    DeadlinePassed,
+    call_with_deadline,
+    exception_chain,
+    first_line,
+)
+from gatekeeper.common.redact import redact_secrets
 from gatekeeper.errors import GatekeeperError, InfrastructureError, InvalidInputError
 from gatekeeper.evidence.interface import EvidenceSourceError
 
@@ -39,6 +47,18 @@ ENV_DEFAULTS: Mapping[str, str] = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
 }
+
+#: The most one command waits on the registry, all its calls together: MLflow's timeout bounds
+#: each socket read, so a server trickling bytes would otherwise hold a gate for many minutes.
+DEADLINE_S = 30.0
+#: Overrides :data:`DEADLINE_S` (seconds), e.g. for a registry known to be slow.
+DEADLINE_ENV = "GATEKEEPER_MLFLOW_DEADLINE_S"
+#: Schemes MLflow's own tracking stores accept (``+driver`` suffixes allowed for databases);
+#: a URI without a scheme is a local folder.
+KNOWN_SCHEMES = frozenset({"http", "https", "sqlite", "file", "postgresql", "mysql", "mssql",
+                           "databricks", "databricks-uc", "uc"})
+
+T = TypeVar("T")
 
 DEFAULT_DB = Path(".gatekeeper") / "mlflow.db"
 _SQLITE_PREFIX = "sqlite:///"
@@ -88,6 +108,40 @@ def mlflow_client(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
+def check_tracking_uri(tracking_uri: str) -> None:
+    """Refuse a tracking URI MLflow could not use, before any call (InvalidInputError, exit 2).
+
+    MLflow's own errors for these (unknown scheme, a SQLite URI with a relative host part) read
+    as a registry failure, which would send the user looking at a server instead of the flag.
+    """
+    problem = _tracking_uri_problem(tracking_uri)
+    if problem:
+        raise InvalidInputError(
+            f"not a valid tracking URI: {redact_secrets(tracking_uri)!r}: {problem}",
+            hint="check --tracking-uri (or MLFLOW_TRACKING_URI), e.g. http://host:5000 or "
+                 "sqlite:////absolute/path/mlflow.db")
+
+
+def _tracking_uri_problem(tracking_uri: str) -> str | None:
+    if not tracking_uri.strip() or tracking_uri != tracking_uri.strip():
+        return "it is empty or has surrounding spaces"
+    try:
+        parts = urlsplit(tracking_uri)
+        parts.port  # noqa: B018  # parsing the port is what raises for a malformed one
+    except ValueError as exc:
+        return str(exc)
+    scheme = parts.scheme.lower().split("+", 1)[0]
+    if not parts.scheme:
+        return None  # a local folder (MLflow's file store)
+    if scheme not in KNOWN_SCHEMES:
+        return f"unknown scheme {parts.scheme!r} (known: {', '.join(sorted(KNOWN_SCHEMES))})"
+    if scheme in {"http", "https"} and not parts.hostname:
+        return f"{scheme} URIs need a host, e.g. {scheme}://host:5000"
+    if scheme == "sqlite" and not tracking_uri.startswith(_SQLITE_PREFIX):
+        return "SQLite URIs are sqlite:/// followed by the database path"
+    return None
+
+
 def require_sqlite_file(tracking_uri: str) -> None:
     """Refuse a SQLite URI whose file does not exist.
 
@@ -97,7 +151,7 @@ def require_sqlite_file(tracking_uri: str) -> None:
     path = sqlite_path(tracking_uri)
     if path is not None and not path.is_file():
         raise InvalidInputError(
-            f"no MLflow registry at {tracking_uri}: {path} does not exist",
+            redact_secrets(f"no MLflow registry at {tracking_uri}: {path} does not exist"),
             hint="check --tracking-uri (or MLFLOW_TRACKING_URI); `gatekeeper demo` seeds one",
         )
 
@@ -132,8 +186,53 @@ def registry_errors(
         if not _is_registry_failure(exc):
             raise
         message = describe_failure(tracking_uri, exc)
-        raise error(f"{context}: {message}" if context else message,
+        raise error(redact_secrets(f"{context}: {message}" if context else message),
                     hint=_failure_hint(tracking_uri)) from exc
+
+
+class RegistryDeadline:
+    """The time one command may still spend on registry calls; starts with the first call.
+
+    ``seconds`` defaults to :data:`DEADLINE_ENV` if set, else :data:`DEADLINE_S`.
+    """
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds = deadline_seconds() if seconds is None else seconds
+        self._ends: float | None = None
+
+    def remaining(self) -> float:
+        if self._ends is None:
+            self._ends = time.monotonic() + self.seconds
+        return max(0.0, self._ends - time.monotonic())
+
+
+def deadline_seconds(environ: Mapping[str, str] = os.environ) -> float:
+    """:data:`DEADLINE_S`, or the positive number of seconds :data:`DEADLINE_ENV` gives."""
+    raw = environ.get(DEADLINE_ENV)
+    if raw is None:
+        return DEADLINE_S
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise InvalidInputError(f"{DEADLINE_ENV} must be a positive number of seconds, "
+                                f"got {raw!r}")
+    return seconds
+
+
+def call_registry(tracking_uri: str, deadline: RegistryDeadline, call: Callable[[], T],
+                  error: type[InfrastructureError] = EvidenceSourceError,
+                  context: str = "") -> T:
+    """``call()`` (registry calls inside :func:`registry_errors`) within ``deadline``;
+    ``error`` naming ``tracking_uri`` once it has passed."""
+    try:
+        return call_with_deadline(call, deadline.remaining(), "mlflow")
+    except DeadlinePassed:
+        message = (f"MLflow registry at {tracking_uri} gave no complete answer within "
+                   f"{deadline.seconds:g} s ({DEADLINE_ENV})")
+        raise error(redact_secrets(f"{context}: {message}" if context else message),
+                    hint=_failure_hint(tracking_uri)) from None
 
 
 def _failure_hint(tracking_uri: str) -> str:
@@ -149,6 +248,8 @@ def _is_registry_failure(exc: Exception) -> bool:
     # sys.modules keeps this from importing requests or SQLAlchemy just to compare.
     for module, name in (("mlflow.exceptions", "MlflowException"),
                          ("requests", "RequestException"),
+                         # A wrongly typed field in a server's JSON answer:
+                         ("google.protobuf.json_format", "ParseError"),
                          ("sqlalchemy.exc", "SQLAlchemyError")):
         cls = getattr(sys.modules.get(module), name, None)
         if isinstance(cls, type) and isinstance(exc, cls):
@@ -157,7 +258,12 @@ def _is_registry_failure(exc: Exception) -> bool:
 
 
 def describe_failure(tracking_uri: str, exc: BaseException) -> str:
-    """One line saying what went wrong with the registry at ``tracking_uri``."""
+    """One line saying what went wrong with the registry at ``tracking_uri`` (credentials in
+    the URI or in the cause's text masked)."""
+    return redact_secrets(_describe_failure(tracking_uri, exc))
+
+
+def _describe_failure(tracking_uri: str, exc: BaseException) -> str:
     chain = list(exception_chain(exc))
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
         return f"cannot reach MLflow tracking server at {tracking_uri}: connection refused"

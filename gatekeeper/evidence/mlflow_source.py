@@ -3,22 +3,25 @@
 Reads only: the one place gatekeeper writes to MLflow is
 :mod:`gatekeeper.act.mlflow_registry`. Every call goes through
 :func:`gatekeeper.evidence.mlflow_env.registry_errors`, so an unreachable or failing registry
-is an :class:`EvidenceSourceError` naming the tracking URI, and an unknown model, version or
-alias is an :class:`InvalidInputError` listing what does exist.
+is an :class:`EvidenceSourceError` naming the tracking URI (credentials masked), and an unknown
+model, version or alias is an :class:`InvalidInputError` listing what does exist. All calls of
+one source share one deadline (:class:`RegistryDeadline`), and every answer is checked to be
+about what was asked: a server answering ``{}`` is a failure, never a version "".
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
+from gatekeeper.common.redact import redact_secrets
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.evidence.interface import (
     PROBE_RUN_TAG,
@@ -30,6 +33,9 @@ from gatekeeper.evidence.interface import (
     VersionEvidence,
 )
 from gatekeeper.evidence.mlflow_env import (
+    RegistryDeadline,
+    call_registry,
+    check_tracking_uri,
     import_mlflow,
     is_not_found,
     mlflow_client,
@@ -49,26 +55,46 @@ MAX_LISTED = 20
 MAX_ARTIFACT_DEPTH = 10
 MAX_ARTIFACTS = 5000
 
+T = TypeVar("T")
+
 _VERSION_NUMBER = re.compile(r"[0-9]+")
+#: No registry stores a version number past this (MLflow's column is a 32-bit integer in most
+#: databases); asking SQLite for a bigger one overflows instead of finding nothing.
+MAX_VERSION = 2**31 - 1
+#: What MLflow itself refuses in a model name, plus ``..``: names end up in URL paths.
+_BAD_NAME_PARTS = ("/", "\\", ":", "..")
 
 
 class MlflowSource(EvidenceSource):
     """Evidence from the MLflow registry at ``tracking_uri`` (also its registry URI)."""
 
-    def __init__(self, tracking_uri: str) -> None:
+    def __init__(self, tracking_uri: str, deadline: RegistryDeadline | None = None) -> None:
         self.tracking_uri = tracking_uri
+        self.deadline = deadline or RegistryDeadline()
         # What resolve_version read, handed to the next collect so it need not ask again.
         # collect takes it all, so a long-lived source never serves stale aliases later.
         self._prefetched = _Prefetched()
 
     def resolve_version(self, name: str, version: str | None, alias: str | None) -> str:
+        check_model_name(name)
+        check_tracking_uri(self.tracking_uri)
         if version is not None and alias is None:
-            return self._resolve_number(name, version)
+            number = version
+            return self._bounded(lambda: self._resolve_number(name, number))
         if alias is not None and version is None:
-            return self._resolve_alias(name, alias)
+            alias_name = alias
+            return self._bounded(lambda: self._resolve_alias(name, alias_name))
         raise InvalidInputError("give exactly one of --version or --alias")
 
     def collect(self, name: str, version: str, request: EvidenceRequest) -> Evidence:
+        check_model_name(name)
+        check_tracking_uri(self.tracking_uri)
+        return self._bounded(lambda: self._collect(name, version, request))
+
+    def _bounded(self, call: Callable[[], T]) -> T:
+        return call_registry(self.tracking_uri, self.deadline, call)
+
+    def _collect(self, name: str, version: str, request: EvidenceRequest) -> Evidence:
         prefetched, self._prefetched = self._prefetched, _Prefetched()
         with self._reading() as client:
             reader = _Reader(client, self.tracking_uri, name, request, prefetched)
@@ -133,13 +159,18 @@ class _Reader:
     def _evidence(self, found: ModelVersion) -> VersionEvidence:
         run = get_run(self.client, found.run_id)
         version = str(found.version)
+        if run is not None and run.info.lifecycle_stage == "deleted":
+            raise EvidenceSourceError(
+                f"the source run {found.run_id} of model {self.name!r} version {version} is "
+                "deleted: its metrics and artifacts are no evidence",
+                hint="restore the run (mlflow runs restore) or gate another version")
         probe_run_id = (found.tags or {}).get(PROBE_RUN_TAG) or None
         return VersionEvidence(
             name=self.name,
             version=version,
             run_id=found.run_id or None,
             source=found.source or "",
-            tracking_uri=self.tracking_uri,
+            tracking_uri=redact_secrets(self.tracking_uri),
             description=found.description or "",
             aliases=tuple(sorted(found.aliases or ())),
             version_tags=dict(found.tags or {}),
@@ -167,14 +198,52 @@ class _Reader:
         return read_model_info(self.tracking_uri, location)
 
 
+def check_model_name(name: str) -> None:
+    """Refuse a name no registered model can have, before any call (InvalidInputError)."""
+    if not name.strip() or any(part in name for part in _BAD_NAME_PARTS) or not name.isprintable():
+        raise InvalidInputError(
+            f"not a valid model name: {name!r} (names cannot be empty or contain "
+            "'/', '\\', ':', '..' or control characters)",
+            hint="check --model")
+
+
 def get_registered_model(client: MlflowClient, tracking_uri: str, name: str) -> RegisteredModel:
     """The registered model ``name``; InvalidInputError listing the registered models if none."""
     try:
-        return client.get_registered_model(name)
+        found = client.get_registered_model(name)
     except Exception as exc:
         if not is_not_found(exc):
             raise
-    raise unknown_model_error(client, tracking_uri, name)
+        raise unknown_model_error(client, tracking_uri, name) from None
+    return checked_model(tracking_uri, name, found)
+
+
+def checked_model(tracking_uri: str, name: str, found: RegisteredModel) -> RegisteredModel:
+    """``found`` if it is the registered model ``name`` with well-formed aliases."""
+    aliases = found.aliases
+    if found.name != name or not isinstance(aliases, dict) or not all(
+            isinstance(a, str) and _VERSION_NUMBER.fullmatch(str(v))
+            for a, v in aliases.items()):
+        raise malformed_answer(tracking_uri, f"registered model {name!r}")
+    return found
+
+
+def checked_version(tracking_uri: str, name: str, version: str,
+                    found: ModelVersion) -> ModelVersion:
+    """``found`` if it is version ``version`` of ``name`` (a server answering ``{}`` gives an
+    empty version whose every field is "")."""
+    number = str(found.version)
+    if (found.name != name or not _VERSION_NUMBER.fullmatch(number)
+            or int(number) != int(version)):
+        raise malformed_answer(tracking_uri, f"model {name!r} version {version}")
+    return found
+
+
+def malformed_answer(tracking_uri: str, what: str) -> EvidenceSourceError:
+    return EvidenceSourceError(
+        redact_secrets(f"MLflow registry at {tracking_uri} answered something other than "
+                       f"{what}: is it an MLflow tracking server?"),
+        hint="check --tracking-uri (or MLFLOW_TRACKING_URI) and the server's version")
 
 
 def get_model_version(client: MlflowClient, tracking_uri: str, name: str,
@@ -183,11 +252,14 @@ def get_model_version(client: MlflowClient, tracking_uri: str, name: str,
     if not _VERSION_NUMBER.fullmatch(version):
         raise InvalidInputError(f"model version must be a number, got {version!r}",
                                 hint="check --version")
-    try:
-        return client.get_model_version(name, version)
-    except Exception as exc:
-        if not is_not_found(exc):
-            raise
+    if int(version) <= MAX_VERSION:
+        try:
+            found = client.get_model_version(name, version)
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+        else:
+            return checked_version(tracking_uri, name, version, found)
     get_registered_model(client, tracking_uri, name)  # an unknown model gets its own message
     raise unknown_version_error(client, name, version)
 
@@ -209,24 +281,29 @@ def get_run(client: MlflowClient, run_id: str | None) -> Run | None:
     if not run_id:
         return None
     try:
-        return client.get_run(run_id)
+        run = client.get_run(run_id)
     except Exception as exc:
         if not is_not_found(exc):
             raise
-    return None
+        return None
+    if run.info.run_id != run_id:
+        raise EvidenceSourceError(f"the MLflow registry answered something other than run "
+                                  f"{run_id}: is it an MLflow tracking server?")
+    return run
 
 
 def unknown_model_error(client: MlflowClient, tracking_uri: str, name: str) -> InvalidInputError:
     found = client.search_registered_models(max_results=MAX_LISTED + 1, order_by=["name ASC"])
     names = [m.name for m in found]
     listing = "registered models: " + _elide(names) if names else "there are no registered models"
-    return InvalidInputError(f"model {name!r} is not registered at {tracking_uri}; {listing}",
+    return InvalidInputError(redact_secrets(f"model {name!r} is not registered at "
+                                            f"{tracking_uri}; {listing}"),
                              hint="check --model and --tracking-uri")
 
 
 def unknown_version_error(client: MlflowClient, name: str, version: str) -> InvalidInputError:
     found = client.search_model_versions(filter_string=_name_filter(name))
-    numbers = sorted(int(v.version) for v in found)
+    numbers = sorted(int(v.version) for v in found if _VERSION_NUMBER.fullmatch(str(v.version)))
     # The newest versions are the likely targets, so those are the ones listed.
     shown = [str(n) for n in numbers[-MAX_LISTED:]]
     listing = ("its versions: " + ("..., " if len(numbers) > MAX_LISTED else "") + ", ".join(shown)
@@ -245,8 +322,9 @@ def list_run_artifacts(client: MlflowClient, tracking_uri: str, run_id: str) -> 
             found.add(info.path)
             if len(found) > MAX_ARTIFACTS or (info.is_dir and depth >= MAX_ARTIFACT_DEPTH):
                 raise EvidenceSourceError(
-                    f"artifacts of run {run_id} at {tracking_uri} exceed what gatekeeper lists "
-                    f"({MAX_ARTIFACTS} paths, {MAX_ARTIFACT_DEPTH} levels)",
+                    redact_secrets(f"artifacts of run {run_id} at {tracking_uri} exceed what "
+                                   f"gatekeeper lists ({MAX_ARTIFACTS} paths, "
+                                   f"{MAX_ARTIFACT_DEPTH} levels)"),
                     hint="keep gated runs' artifacts within these bounds")
             if info.is_dir:
                 pending.append((info.path, depth + 1))
