@@ -37,10 +37,10 @@ from gatekeeper.evaluate.pilot_slo import (
     Matchers,
     PrometheusCheck,
     Unreadable,
-    finite,
     judge_answers,
     pct_text,
     single_value,
+    usable,
 )
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest, ExternalQuery
 from gatekeeper.evidence.prometheus import (
@@ -173,9 +173,9 @@ def require_samples(spec: AbComparison, arm: str, samples: float) -> None:
 
 def arm_counts(spec: AbComparison, answers: Mapping[str, PromAnswer], arm: str
                ) -> tuple[float, float]:
-    trials = finite(single_value(answers[f"{arm}.trials"]), f"the {arm} arm's trials")
+    trials = usable(single_value(answers[f"{arm}.trials"]), f"the {arm} arm's trials")
     require_samples(spec, arm, trials)
-    successes = finite(single_value(answers[f"{arm}.successes"]), f"the {arm} arm's count")
+    successes = usable(single_value(answers[f"{arm}.successes"]), f"the {arm} arm's count")
     if not 0 <= successes <= trials:
         raise Unreadable(f"the {arm} arm counts {successes:.6g} of {trials:.6g}: not a "
                          "proportion (the numerator must count a subset of the denominator)")
@@ -196,7 +196,15 @@ def arm_buckets(spec: AbComparison, answers: Mapping[str, PromAnswer], arm: str
                 ) -> list[Bucket]:
     """The arm's histogram, checked for its +Inf bucket and enough observations."""
     try:
-        buckets = normalise_buckets(bucket_counts(answers[f"{arm}.buckets"]))
+        counted = bucket_counts(answers[f"{arm}.buckets"])
+    except ValueError as exc:
+        raise Unreadable(f"the {arm} arm's histogram {spec.histogram}: {exc}") from None
+    # Checked before normalising: that takes a running maximum, which would quietly read a
+    # NaN or negative count as the bucket below's.
+    for upper, count in counted:
+        usable(count, f"the {arm} arm's bucket le={upper:g} count")
+    try:
+        buckets = normalise_buckets(counted)
     except ValueError as exc:
         raise Unreadable(f"the {arm} arm's histogram {spec.histogram}: {exc}") from None
     require_samples(spec, arm, buckets[-1][1])
@@ -207,7 +215,7 @@ def compare_latency(spec: AbComparison, answers: Mapping[str, PromAnswer]) -> Co
     q = int(spec.measure[1:]) / 100  # "p99" -> 0.99
     scale = spec.scale_to_ms()
     cand, ctrl = (arm_buckets(spec, answers, arm) for arm in ARMS)
-    values = [finite(histogram_quantile(q, counts) * scale, f"the {arm} arm's {spec.measure}")
+    values = [usable(histogram_quantile(q, counts) * scale, f"the {arm} arm's {spec.measure}")
               for arm, counts in zip(ARMS, (cand, ctrl), strict=True)]
     raw = quantile_difference_interval(q, cand, ctrl, spec.confidence)
     details = {"method": "order-statistic, bucket edges, bonferroni",

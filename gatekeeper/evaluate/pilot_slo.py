@@ -13,7 +13,6 @@ serve ``ab_comparison``.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
+from gatekeeper.common.values import UnusableValue, non_negative
 from gatekeeper.evaluate.interface import CheckKind, CheckSpecBase, Outcome, Status
 from gatekeeper.evidence.external import ExternalFailure
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest, ExternalQuery
@@ -229,10 +229,16 @@ def single_value(found: PromAnswer) -> float:
     return found.samples[0].value
 
 
-def finite(value: float, what: str) -> float:
-    if not math.isfinite(value):
-        raise Unreadable(f"{what} is {value:g}, not a finite number")
-    return value
+def usable(value: float, what: str) -> float:
+    """A count, a latency or a ratio's part read from Prometheus: finite and non-negative.
+
+    NaN is what ``histogram_quantile`` gives without requests; a negative count comes from a
+    broken exporter or a bad expression, and would otherwise pass any upper limit.
+    """
+    try:
+        return non_negative(what, value)
+    except UnusableValue as exc:
+        raise Unreadable(str(exc)) from None
 
 
 def refs(answers: Mapping[str, PromAnswer]) -> dict[str, str]:
@@ -270,21 +276,21 @@ def upper_limit(name: str, value: float, limit: float, shown: str, limit_shown: 
 
 def latency_reading(spec: PilotSlo, answers: Mapping[str, PromAnswer], p: int,
                     limit: float) -> Reading:
-    value = finite(single_value(answers[f"p{p}"]) * spec.scale_to_ms(), f"p{p}")
+    value = usable(single_value(answers[f"p{p}"]) * spec.scale_to_ms(), f"p{p}")
     return upper_limit(f"p{p}_ms", value, limit, f"p{p} = {ms_text(value)}", ms_text(limit))
 
 
 def error_rate_reading(answers: Mapping[str, PromAnswer], requests: float,
                        limit: float) -> Reading:
-    errors = finite(single_value(answers["errors"]), "the error count")
+    errors = usable(single_value(answers["errors"]), "the error count")
     rate = errors / requests
     return upper_limit("error_rate", rate, limit, f"error rate = {pct_text(rate)}",
                        pct_text(limit))
 
 
 def kpi_reading(kpi: Kpi, answers: Mapping[str, PromAnswer]) -> Reading:
-    numerator = finite(single_value(answers["kpi.numerator"]), f"{kpi.name} numerator")
-    denominator = finite(single_value(answers["kpi.denominator"]), f"{kpi.name} denominator")
+    numerator = usable(single_value(answers["kpi.numerator"]), f"{kpi.name} numerator")
+    denominator = usable(single_value(answers["kpi.denominator"]), f"{kpi.name} denominator")
     if denominator == 0:
         raise Unreadable(f"{kpi.name}: the denominator is 0 over the window")
     value = numerator / denominator
@@ -310,7 +316,7 @@ def readings(spec: PilotSlo, answers: Mapping[str, PromAnswer], requests: float
 
 
 def judge(spec: PilotSlo, answers: Mapping[str, PromAnswer]) -> Outcome:
-    requests = finite(single_value(answers["requests"]), "the request count")
+    requests = usable(single_value(answers["requests"]), "the request count")
     observed: dict[str, Any] = {"requests": requests, "window": spec.window,
                                 "evaluated_at": answers["requests"].evaluated_at()}
     if requests < spec.min_requests:

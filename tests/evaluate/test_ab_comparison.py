@@ -249,6 +249,30 @@ def test_more_successes_than_trials_is_not_a_proportion() -> None:
         "must count a subset of the denominator)")
 
 
+@pytest.mark.parametrize(("values", "message"), [
+    (rates((-5, 2000), (15, 2000)), "the candidate arm's count = -5 is negative"),
+    (rates((24, 2000), (math.nan, 2000)), "the control arm's count = nan is not a finite number"),
+    (rates((24, INF), (15, 2000)), "the candidate arm's trials = inf is not a finite number"),
+    (rates((24, 2000), (-15, -2000)), "the control arm's trials = -2000 is negative"),
+])
+def test_negative_or_non_finite_counts_are_errors(values: dict[str, float], message: str) -> None:
+    outcome = run(spec(ERRORS), values)
+    assert (outcome.status, outcome.message) == (Status.ERROR, message)
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ((0.005, math.nan), "the candidate arm's bucket le=0.005 count = nan is not a finite number"),
+    ((0.005, -600), "the candidate arm's bucket le=0.005 count = -600 is negative"),
+    ((INF, INF), "the candidate arm's bucket le=inf count = inf is not a finite number"),
+])
+def test_a_bucket_count_that_is_not_a_count_is_an_error(bad: tuple[float, float],
+                                                        message: str) -> None:
+    # Before: normalising kept a running maximum and read these as the bucket below's count.
+    cand = [bad if le == bad[0] else (le, count) for le, count in QUANTIZED]
+    outcome = run(spec(LATENCY), {"candidate.buckets": cand, "control.buckets": FULL})
+    assert (outcome.status, outcome.message) == (Status.ERROR, message)
+
+
 def test_a_histogram_without_its_inf_bucket_is_an_error() -> None:
     outcome = run(spec(LATENCY), {"candidate.buckets": QUANTIZED[:-1], "control.buckets": FULL})
     assert (outcome.status, outcome.message) == (

@@ -131,7 +131,22 @@ def test_an_answer_that_was_never_collected_is_an_error() -> None:
 def test_a_nan_quantile_is_an_error() -> None:
     # histogram_quantile gives NaN when no request was observed in the window.
     outcome = run(spec(), {**GOOD, "p99": math.nan})
-    assert (outcome.status, outcome.message) == (Status.ERROR, "p99 is nan, not a finite number")
+    assert (outcome.status, outcome.message) == (Status.ERROR, "p99 = nan is not a finite number")
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"p99": math.inf}, "p99 = inf is not a finite number"),
+    ({"p95": -0.01}, "p95 = -10 is negative"),
+    ({"errors": -24.0}, "the error count = -24 is negative"),
+    ({"errors": math.nan}, "the error count = nan is not a finite number"),
+    ({"requests": math.inf}, "the request count = inf is not a finite number"),
+    ({"requests": -5000.0}, "the request count = -5000 is negative"),
+])
+def test_negative_or_non_finite_readings_are_errors(values: dict[str, float],
+                                                    message: str) -> None:
+    # Before: a negative latency or error count was under every limit and passed.
+    outcome = run(spec(), {**GOOD, **values})
+    assert (outcome.status, outcome.message) == (Status.ERROR, message)
 
 
 def test_outcome_records_values_limits_and_sources() -> None:
@@ -233,6 +248,19 @@ def test_kpi_with_a_zero_denominator_is_an_error() -> None:
                                        "kpi.denominator": 0.0})
     assert (outcome.status, outcome.message) == (
         Status.ERROR, "conversion: the denominator is 0 over the window")
+
+
+@pytest.mark.parametrize(("bounds", "numerator", "denominator", "message"), [
+    ({"max": 0.05}, -62.0, 2000.0, "conversion numerator = -62 is negative"),
+    ({"min": 0.03}, -62.0, -2000.0, "conversion numerator = -62 is negative"),
+    ({"min": 0.03}, 62.0, -2000.0, "conversion denominator = -2000 is negative"),
+    ({"min": 0.03}, math.nan, 2000.0, "conversion numerator = nan is not a finite number"),
+])
+def test_kpi_parts_must_be_counts(bounds: dict[str, float], numerator: float,
+                                  denominator: float, message: str) -> None:
+    outcome = run(kpi_spec(**bounds), {"requests": 2000.0, "kpi.numerator": numerator,
+                                       "kpi.denominator": denominator})
+    assert (outcome.status, outcome.message) == (Status.ERROR, message)
 
 
 def test_kpi_expression_giving_several_series_is_an_error() -> None:
