@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from gatekeeper.common.redact import redact_secrets
 from gatekeeper.evidence import prometheus
 from gatekeeper.evidence.interface import Evidence, EvidenceSourceError, ExternalQuery
 
@@ -63,7 +64,8 @@ def answer_one(query: ExternalQuery, env: Mapping[str, str]) -> object:
     try:
         return EXTERNAL_SOURCES[query.source](query, env)
     except EvidenceSourceError as exc:
-        return ExternalFailure(str(exc))
+        # Sources mask their own messages; this is the last door before checks copy them.
+        return ExternalFailure(redact_secrets(str(exc)))
 
 
 def with_external(evidence: Evidence, queries: Iterable[ExternalQuery],

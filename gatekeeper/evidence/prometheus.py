@@ -3,9 +3,12 @@
 A pilot window is covered by range functions inside the PromQL (``rate(x[1h])``,
 ``increase(x[1h])``), evaluated once at the window's end, so every question is one instant
 query. Only the configured URL is contacted: redirects are not followed, and proxies and
-``.netrc`` credentials from the environment are not used. Each query has a timeout and a bounded
-number of retries; what still fails raises :class:`EvidenceSourceError` with a one-line message
-naming the URL, which :mod:`gatekeeper.evidence.external` hands to the checks as an ``error``.
+``.netrc`` credentials from the environment are not used. Each query has a timeout per read, a
+bounded number of retries, and a deadline for the whole exchange (a server trickling bytes
+resets every read timeout); what still fails raises :class:`EvidenceSourceError` with a
+one-line message naming the URL, which :mod:`gatekeeper.evidence.external` hands to the checks
+as an ``error``. Credentials in the URL (``user:pass@``, ``?token=``) are masked in every
+message and every reference an answer carries (:func:`redact_secrets`).
 
 ``requests`` is imported when a query runs, not with this module: commands that never query
 Prometheus (``validate``, ``schema``) do not pay for it.
@@ -19,9 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from gatekeeper.common.failures import exception_chain, first_line
+from gatekeeper.common.failures import (
+    DeadlinePassed,
+    call_with_deadline,
+    exception_chain,
+    first_line,
+)
+from gatekeeper.common.redact import redact_secrets
 from gatekeeper.evidence.interface import EvidenceSourceError, ExternalQuery
 
 if TYPE_CHECKING:
@@ -35,6 +44,8 @@ TIMEOUT_S = 5.0
 #: query (4xx) fails the same way every time.
 RETRIES = 2
 BACKOFF_S = 0.25
+#: The most one query may take, retries included, from connecting to the body's last byte.
+DEADLINE_S = 20.0
 API_PATH = "/api/v1/query"
 
 
@@ -48,7 +59,10 @@ class PromSample:
 
 @dataclass(frozen=True)
 class PromAnswer:
-    """What Prometheus at ``url`` answered to ``query``, evaluated at ``time`` (Unix s)."""
+    """What Prometheus at ``url`` answered to ``query``, evaluated at ``time`` (Unix s).
+
+    ``url`` has its credentials masked: answers end up in results and audit records.
+    """
 
     url: str
     query: str
@@ -58,7 +72,7 @@ class PromAnswer:
     def ref(self) -> str:
         """The API call that reproduces this answer, cited in results and audit records."""
         params = urlencode({"query": self.query, "time": f"{self.time:.3f}"})
-        return f"{SOURCE}:{api_url(self.url)}?{params}"
+        return redact_secrets(_with_params(f"{SOURCE}:{api_url(self.url)}", params))
 
     def evaluated_at(self) -> str:
         moment = datetime.fromtimestamp(self.time, UTC)
@@ -80,7 +94,7 @@ def query_ref(query: ExternalQuery) -> str:
     url = query.param("url")
     where = api_url(url) if url else f"${URL_ENV}{API_PATH}"
     params = {k: v for k, v in query.params if k != "url"}
-    return f"{SOURCE}:{where}?{urlencode(params)}"
+    return redact_secrets(_with_params(f"{SOURCE}:{where}", urlencode(params)))
 
 
 def time_param(at: datetime) -> str:
@@ -102,23 +116,40 @@ def answer(query: ExternalQuery, env: Mapping[str, str]) -> PromAnswer:
 
 
 def run_query(url: str, promql: str, at: str | None = None, *, timeout: float = TIMEOUT_S,
-              retries: int = RETRIES) -> PromAnswer:
-    """One instant query; EvidenceSourceError when it cannot be answered with data."""
+              retries: int = RETRIES, deadline: float = DEADLINE_S) -> PromAnswer:
+    """One instant query; EvidenceSourceError when it cannot be answered with data within
+    ``deadline`` seconds, all attempts together."""
     params = {"query": promql} if at is None else {"query": promql, "time": at}
-    body = fetch(url, params, timeout, retries)
+    try:
+        body = call_with_deadline(lambda: fetch(url, params, timeout, retries), deadline,
+                                  "prometheus")
+    except DeadlinePassed:
+        raise EvidenceSourceError(f"Prometheus at {shown(url)} gave no complete answer within "
+                                  f"{deadline:g} s") from None
     return parse_answer(url, promql, body)
 
 
 def api_url(url: str) -> str:
-    """The query endpoint under ``url`` (which may carry a path prefix, e.g. /prometheus)."""
-    return url.rstrip("/") + API_PATH
+    """The query endpoint under ``url`` (which may carry a path prefix, e.g. /prometheus, and
+    a query string, e.g. a proxy's ``?token=``)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + API_PATH))
+
+
+def shown(url: str) -> str:
+    """``url`` as messages show it: credentials masked."""
+    return redact_secrets(url)
+
+
+def _with_params(where: str, params: str) -> str:
+    return f"{where}&{params}" if "?" in where else f"{where}?{params}"
 
 
 def fetch(url: str, params: Mapping[str, str], timeout: float, retries: int) -> Any:
     """The decoded JSON ``data`` of a successful answer, after at most ``retries`` retries."""
     import requests
 
-    failure = EvidenceSourceError(f"no attempt made to query Prometheus at {url}")
+    failure = EvidenceSourceError(f"no attempt made to query Prometheus at {shown(url)}")
     with requests.Session() as session:
         session.trust_env = False  # only the configured URL: no env proxies, no .netrc
         for attempt in range(retries + 1):
@@ -128,8 +159,8 @@ def fetch(url: str, params: Mapping[str, str], timeout: float, retries: int) -> 
                 response = session.get(api_url(url), params=params, timeout=timeout,
                                        allow_redirects=False)
             except requests.RequestException as exc:
-                failure = EvidenceSourceError(
-                    f"cannot reach Prometheus at {url}: {why_unreachable(exc, timeout)}")
+                failure = EvidenceSourceError(redact_secrets(
+                    f"cannot reach Prometheus at {url}: {why_unreachable(exc, timeout)}"))
                 continue
             if response.status_code < 500:
                 return decode(url, response)
@@ -140,16 +171,16 @@ def fetch(url: str, params: Mapping[str, str], timeout: float, retries: int) -> 
 def decode(url: str, response: requests.Response) -> Any:
     """The ``data`` of an answer that did not fail on the server's side (status < 500)."""
     if response.is_redirect:
-        raise EvidenceSourceError(
+        raise EvidenceSourceError(redact_secrets(
             f"Prometheus at {url} answered HTTP {response.status_code} (redirect to "
-            f"{response.headers.get('Location', '?')}), not followed: configure that URL")
+            f"{response.headers.get('Location', '?')}), not followed: configure that URL"))
     if response.status_code != 200:
         raise EvidenceSourceError(api_error(url, response))
     try:
         body = response.json()
     except ValueError:
-        raise EvidenceSourceError(f"Prometheus at {url} answered with no JSON: is it the "
-                                  "Prometheus server's base URL?") from None
+        raise EvidenceSourceError(f"Prometheus at {shown(url)} answered with no JSON: is it "
+                                  "the Prometheus server's base URL?") from None
     if not isinstance(body, dict) or body.get("status") != "success":
         raise EvidenceSourceError(api_error(url, response))
     return body.get("data")
@@ -162,26 +193,56 @@ def api_error(url: str, response: requests.Response) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict) and body.get("error"):
-        return (f"Prometheus at {url} rejected the query: {body.get('errorType', 'error')}: "
-                f"{first_line(str(body['error']))}")
-    return f"Prometheus at {url} answered HTTP {response.status_code}: is it the base URL?"
+        return redact_secrets(
+            f"Prometheus at {url} rejected the query: {body.get('errorType', 'error')}: "
+            f"{first_line(str(body['error']))}")
+    return (f"Prometheus at {shown(url)} answered HTTP {response.status_code}: is it the base "
+            "URL?")
 
 
 def parse_answer(url: str, promql: str, data: Any) -> PromAnswer:
     """An instant vector or scalar as samples; nothing (or another result type) is an error,
-    never an empty answer a check might read as zero."""
+    never an empty answer a check might read as zero. So is any malformed part of it."""
     kind = data.get("resultType") if isinstance(data, dict) else None
     result = data.get("result") if isinstance(data, dict) else None
-    if kind == "scalar" and isinstance(result, list):
-        return PromAnswer(url, promql, float(result[0]), (PromSample({}, float(result[1])),))
-    if kind != "vector" or not isinstance(result, list):
-        raise EvidenceSourceError(f"Prometheus at {url} answered a {kind or 'malformed'} result "
-                                  f"to `{promql}`: expected an instant vector or a scalar")
-    if not result:
-        raise EvidenceSourceError(f"Prometheus at {url} returned no data for `{promql}`")
-    samples = tuple(PromSample(dict(item["metric"]), float(item["value"][1]))
-                    for item in result)
-    return PromAnswer(url, promql, float(result[0]["value"][0]), samples)
+    if kind not in {"scalar", "vector"} or not isinstance(result, list):
+        shape = kind if isinstance(kind, str) and kind else "malformed"
+        raise EvidenceSourceError(f"Prometheus at {shown(url)} answered a {shape} result to "
+                                  f"`{promql}`: expected an instant vector or a scalar")
+    if kind == "vector" and not result:
+        raise EvidenceSourceError(f"Prometheus at {shown(url)} returned no data for `{promql}`")
+    try:
+        at, samples = _scalar(result) if kind == "scalar" else _vector(result)
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        raise EvidenceSourceError(f"Prometheus at {shown(url)} answered a malformed {kind} to "
+                                  f"`{promql}`: {first_line(str(exc), 120)}") from None
+    return PromAnswer(shown(url), promql, at, samples)
+
+
+def _scalar(result: list[Any]) -> tuple[float, tuple[PromSample, ...]]:
+    at, value = _point(result)
+    return at, (PromSample({}, value),)
+
+
+def _vector(result: list[Any]) -> tuple[float, tuple[PromSample, ...]]:
+    points = [(_labels(item["metric"]), _point(item["value"])) for item in result]
+    return points[0][1][0], tuple(PromSample(labels, value) for labels, (_, value) in points)
+
+
+def _point(pair: Any) -> tuple[float, float]:
+    """``[<unix time>, "<value>"]``; the value is a string in Prometheus' API, never a bool."""
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise ValueError(f"expected [time, value], got {pair!r}"[:120])
+    at, value = pair
+    if isinstance(at, bool) or not isinstance(at, int | float) or not isinstance(value, str):
+        raise ValueError(f"expected [time, \"value\"], got {pair!r}"[:120])
+    return float(at), float(value)
+
+
+def _labels(metric: Any) -> dict[str, str]:
+    if not isinstance(metric, dict) or not all(isinstance(v, str) for v in metric.values()):
+        raise ValueError(f"expected a label set, got {metric!r}"[:120])
+    return {str(k): v for k, v in metric.items()}
 
 
 def why_unreachable(exc: BaseException, timeout: float) -> str:
