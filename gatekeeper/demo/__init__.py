@@ -5,6 +5,8 @@ playbook, leaving registry, audit log and JSON results in a working folder to in
 Accuracy and F1 are measured on a held-out split. Serving latency, throughput, cost inputs and
 pilot figures stand for what a load test and a pilot would log; they are seeded (tagged
 ``gatekeeper.demo.seeded_metrics``) so each version lands on a known verdict.
+
+The playbook is the packaged one, copied into the working folder (``demo/playbook.py``).
 """
 
 from __future__ import annotations
@@ -12,16 +14,20 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gatekeeper.decide.result import Decision, Result
+from gatekeeper.decide.result import CheckResult, Decision, Result
+from gatekeeper.evaluate.interface import Status
 from gatekeeper.evidence.mlflow_env import import_mlflow
 
 MODEL_NAME = "demo-classifier"
-PLAYBOOK = Path("playbooks") / "demo-classifier.yaml"
+# The check the pipeline adds to every milestone after the first; not one of the playbook's.
+PREREQUISITE_ID = "gatekeeper.earlier-milestones"
+MEASURED_METRICS = ("accuracy", "f1")
 
 # What a load test of the serve layer and a two-week pilot would have logged.
 FAST_SERVING = {"latency.predict.p95_ms": 21.0, "latency.predict.p99_ms": 48.0,
@@ -68,6 +74,7 @@ VERSIONS = (
                 model_card=False, description="", milestones=("poc",)),
 )
 GATE_ORDER = (3, 4, 5, 2)  # the passing version last, so it replaces the champion at the end
+SEEDED_METRICS = tuple(sorted({key for spec in VERSIONS for key in spec.metrics}))
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,8 @@ class Gated:
     story: str
     milestone: str
     decision: str
-    reason: str
+    blockers: str  # "" on a pass
+    checks: str  # e.g. "5 playbook checks: 4 pass, 1 warn; prerequisite: pass"
     promoted: str | None
     result_path: Path
 
@@ -100,16 +108,27 @@ def run_demo(workdir: Path, playbook: Path, progress: Callable[[str], None]) -> 
             path = workdir / "results" / f"v{number}-{milestone}.json"
             write_atomic(path, FORMATS["json"](result))
             gated.append(Gated(str(number), spec.story, milestone, result.decision.value,
-                               _reason(result), _promoted(result), path))
+                               _blockers(result), count_checks(result.checks),
+                               _promoted(result), path))
             progress(f"  gated v{number} {milestone:<6} {result.decision.value}")
             if result.decision is not Decision.PASS:
                 break
     return gated
 
 
-def _reason(result: Result) -> str:
-    blockers = [f"{c.id}: {c.message}" for c in result.checks if c.blocks]
-    return "; ".join(blockers) or f"all {len(result.checks)} checks passed"
+def _blockers(result: Result) -> str:
+    return "; ".join(f"{c.id}: {c.message}" for c in result.checks if c.blocks)
+
+
+def count_checks(checks: tuple[CheckResult, ...]) -> str:
+    """The playbook's own checks by status, and the prerequisite (earlier milestones passed)
+    apart from them: ``5 playbook checks: 4 pass, 1 warn; prerequisite: pass``."""
+    own = [c for c in checks if c.id != PREREQUISITE_ID]
+    statuses = Counter(c.status for c in own)
+    text = f"{len(own)} playbook checks: " + ", ".join(
+        f"{statuses[s]} {s.value}" for s in Status if statuses[s])
+    prerequisite = [c.status.value for c in checks if c.id == PREREQUISITE_ID]
+    return text + "".join(f"; prerequisite: {status}" for status in prerequisite)
 
 
 def _promoted(result: Result) -> str | None:
@@ -135,8 +154,9 @@ def seed_registry(uri: str, workdir: Path, progress: Callable[[str], None]) -> N
     experiment_id = _experiment(client, workdir)
     data = _dataset()
     for number, spec in enumerate(VERSIONS, start=1):
-        progress(f"  registering version {number}: {spec.story}")
-        _log_version(mlflow, client, experiment_id, spec, data)
+        quality = _log_version(mlflow, client, experiment_id, spec, data)
+        measured = ", ".join(f"{k} {v:.3f}" for k, v in quality.items())
+        progress(f"  registered v{number} ({measured} measured): {spec.story}")
         if number == 1:
             client.set_registered_model_alias(MODEL_NAME, "champion", "1")
 
@@ -168,7 +188,8 @@ def _dataset() -> tuple[Any, Any, Any, Any]:
 
 
 def _log_version(mlflow: Any, client: Any, experiment_id: str, spec: DemoVersion,
-                 data: tuple[Any, Any, Any, Any]) -> None:
+                 data: tuple[Any, Any, Any, Any]) -> dict[str, float]:
+    """Train, measure and register one version; return its measured quality metrics."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.pipeline import make_pipeline
@@ -197,3 +218,4 @@ def _log_version(mlflow: Any, client: Any, experiment_id: str, spec: DemoVersion
     client.update_model_version(MODEL_NAME, version, description=spec.description)
     for key, value in spec.version_tags.items():
         client.set_model_version_tag(MODEL_NAME, version, key, value)
+    return quality
