@@ -3,37 +3,46 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps in one venv: `make demo` installs only the package and the demo extra, `make test`
+# the development tools too; either may run first (both are editable installs of this tree).
+DEMO_STAMP := $(VENV)/.installed-demo
+DEV_STAMP := $(VENV)/.installed-dev
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
 .PHONY: demo serve-demo test lint bench schema clean system-deps
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/gatekeeper validate
 	$(BIN)/gatekeeper demo
 
 # The reference serve stack (examples/serve) on 127.0.0.1: probed, logged to MLflow, gated.
-serve-demo: $(STAMP) system-deps
+serve-demo: $(DEV_STAMP) system-deps
 	$(BIN)/python examples/serve/run_serve_gate.py
 
-test: $(STAMP) system-deps lint
+test: $(DEV_STAMP) system-deps lint
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check gatekeeper tests bench examples
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/startup.py
 
-schema: $(STAMP)
+schema: $(DEV_STAMP)
 	$(BIN)/gatekeeper schema > gatekeeper/load/playbook.schema.json
 
 system-deps:
