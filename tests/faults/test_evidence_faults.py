@@ -52,11 +52,13 @@ def playbook(folder: Path, *checks: str) -> Path:
 
 def check_poc(book: Path, tracking_uri: str, tmp_path: Path, version: str
               ) -> tuple[Run, Path, Path]:
-    """The gate on ``version`` at ``poc`` with --promote, a JSON result and an audit log."""
+    """The gate on ``version`` at ``poc`` with --promote: text on stdout, a JSON result file
+    and an audit log."""
     audit, result = tmp_path / "audit.jsonl", tmp_path / "result.json"
     run = gatekeeper("check", str(book), "--model", MODEL, "--version", version,
                      "--milestone", "poc", "--tracking-uri", tracking_uri,
-                     "--audit-log", str(audit), "-o", f"json={result}", "--promote",
+                     "--audit-log", str(audit), "-o", "text", "-o", f"json={result}",
+                     "--promote",
                      cwd=tmp_path)
     assert_fails_closed(run, codes={1})
     return run, audit, result
@@ -72,12 +74,13 @@ def test_an_infinite_metric_blocks(tracking_uri: str, tmp_path: Path) -> None:
     before = aliases(tracking_uri, MODEL)
     book = playbook(tmp_path, "{id: auc-floor, kind: metric_threshold, category: quality, "
                     "owner: data_science, key: auc, min: 0.8}")
-    _, audit, result = check_poc(book, tracking_uri, tmp_path, version)
+    run, audit, result = check_poc(book, tracking_uri, tmp_path, version)
     found = checks_of(result)["auc-floor"]
     assert (found["status"], found["message"]) == ("error",
                                                    "metric 'auc' = inf is not a finite number")
     assert aliases(tracking_uri, MODEL) == before == {}
     assert "metric 'auc' = inf is not a finite number" in audit.read_text(encoding="utf-8")
+    assert "metric 'auc' = inf is not a finite number" in run.out
 
 
 def test_a_nan_param_blocks(tracking_uri: str, tmp_path: Path) -> None:
@@ -120,7 +123,8 @@ def test_a_secret_in_an_unparsable_tag_is_never_echoed(tracking_uri: str,
                         r"\(str, 44 chars, sha256:[0-9a-f]{8}…\)", str(found["message"]))
     written = {"stdout": run.out, "stderr": run.err, "json": result.read_text(encoding="utf-8"),
                "audit": audit.read_text(encoding="utf-8")}
-    assert written["audit"]  # the run was recorded, so the check below means something
+    # Each was written, and names the check, so the absence below means something.
+    assert all("vulns" in text for text in written.values() if text is not run.err)
     for where, text in written.items():
         assert SECRET not in text, where
         assert SECRET[8:24] not in text, where  # no part of it either
