@@ -1,15 +1,23 @@
-"""The pipeline of one ``gatekeeper check``: load playbook → collect evidence → evaluate →
-decide → record (audit) → act (promote). Rendering is the CLI's job."""
+"""The pipeline of one ``gatekeeper check`` and one ``gatekeeper promote``:
+load playbook (held to the policies) → collect evidence → evaluate → decide → record (audit
+store) → act (promote). Rendering is the CLI's job.
+
+Promotion is the last step and never half-done: the decision is recorded first; the alias is
+read, moved and the promotion recorded under one hold of the audit store; if that record cannot
+be written, the alias is moved back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from gatekeeper import __version__
+from gatekeeper.decide.checks import Prior, decide_checks, short
 from gatekeeper.decide.result import (
     AuditRef,
     BaselineRef,
@@ -20,15 +28,18 @@ from gatekeeper.decide.result import (
     Promotion,
     Result,
 )
-from gatekeeper.errors import InvalidInputError
+from gatekeeper.errors import InfrastructureError, InvalidInputError
 from gatekeeper.evaluate.milestone import evaluate_milestone, evidence_request
 from gatekeeper.evidence.external import with_external
 from gatekeeper.evidence.gitinfo import playbook_commit
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest, EvidenceSource
 from gatekeeper.load.model import Milestone
 from gatekeeper.load.playbook import LoadedPlaybook, find_milestone, load_playbook
+from gatekeeper.load.policy import load_policies
 from gatekeeper.record import (
-    AuditLog,
+    AuditSession,
+    AuditStore,
+    AuditWriteError,
     Identity,
     decision_entry,
     promotion_entry,
@@ -36,12 +47,24 @@ from gatekeeper.record import (
     refusal_entry,
 )
 
+#: A decision stamped later than now by more than this is refused (clocks of CI runners
+#: disagree a little; a record from the future is forged or from a broken clock).
+CLOCK_SKEW = timedelta(minutes=5)
+
 
 class Registry(Protocol):
-    """Where aliases are set (the MLflow registry in production, a fake in unit tests)."""
+    """Where aliases are read and set (the MLflow registry; a fake in unit tests)."""
+
+    def alias_version(self, name: str, alias: str) -> str | None: ...
 
     def promote(self, name: str, version: str, alias: str,
                 tags: Mapping[str, str]) -> str | None: ...
+
+    def restore_alias(self, name: str, alias: str, version: str | None) -> None: ...
+
+
+class RolledBackError(InfrastructureError):
+    """The alias moved but its promotion record could not be written; it was moved back."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +73,7 @@ class Adapters:
     recorded, where aliases are set, and who is acting."""
 
     source: EvidenceSource
-    audit: AuditLog
+    audit: AuditStore
     registry: Registry
     identity: Identity
 
@@ -71,58 +94,94 @@ def utcnow() -> str:
 
 
 def load_for(request: GateRequest) -> tuple[LoadedPlaybook, Milestone]:
-    """Load the playbook and check that it gates this model and has this milestone."""
-    loaded = load_playbook(request.playbook)
+    """Load the playbook held to the organisation's policies, and check that it gates this
+    model and has this milestone."""
+    loaded = load_playbook(request.playbook, load_policies(request.policies))
     if loaded.playbook.model != request.model:
         raise InvalidInputError(f"{loaded.path}: this playbook gates model "
                                 f"'{loaded.playbook.model}', not '{request.model}'")
     return loaded, find_milestone(loaded, request.milestone)
 
 
+def priors(loaded: LoadedPlaybook, milestone: Milestone,
+           records: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Prior]:
+    """The earlier milestones' latest decisions, with the digest each must carry."""
+    return {m.id: Prior(records.get(m.id), loaded.milestone_digest(m.id))
+            for m in loaded.playbook.earlier(milestone.id)}
+
+
 def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     """Evaluate one milestone for one version, record the decision, promote on a pass."""
-    source, audit, identity = adapters.source, adapters.audit, adapters.identity
+    source, audit = adapters.source, adapters.audit
     started = utcnow()
     loaded, milestone = load_for(request)
     version = source.resolve_version(request.model, request.version, request.alias)
     wanted = evidence_request(milestone)
-    evidence = source.collect(request.model, version, wanted)
-    evidence = with_external(evidence, wanted.external)  # Prometheus etc., before any check
+    evidence = with_external(source.collect(request.model, version, wanted), wanted.external)
     candidate = evidence.candidate
-    earlier = audit.find_decisions(request.model, version, candidate.run_id,
-                                   [m.id for m in loaded.playbook.earlier(milestone.id)])
+    earlier = [m.id for m in loaded.playbook.earlier(milestone.id)]
+    found = audit.latest_decisions(request.model, version, candidate.run_id, earlier)
+    checks = decide_checks(loaded, milestone, evaluate_milestone(milestone, evidence),
+                           priors(loaded, milestone, found))
     result = Result(
         model=ModelRef(candidate.name, candidate.version, candidate.run_id, candidate.source),
         milestone=MilestoneRef(milestone.id, milestone.title),
-        playbook=PlaybookRef(loaded.path, loaded.digest, playbook_commit(request.playbook)),
+        playbook=playbook_ref(request, loaded, milestone),
         baseline=_baseline(evidence, loaded),
-        checks=evaluate_milestone(loaded, milestone, evidence, earlier),
-        actor=identity.actor, started_at=started, finished_at=utcnow(),
-        gatekeeper_version=__version__,
+        checks=checks, actor=adapters.identity.actor, started_at=started,
+        finished_at=utcnow(), gatekeeper_version=__version__, policies=loaded.policies,
     )
-    result = result.with_audit(audit.append(decision_entry(result, identity)))
-    if request.promote and result.decision is Decision.PASS:
-        result = promote(result, milestone, adapters)
+    with audit.session() as session:
+        result = result.with_audit(session.append(decision_entry(result, adapters.identity)))
+        if request.promote and result.decision is Decision.PASS:
+            result = promote(result, milestone, adapters, session)
     return result
 
 
-def promote(result: Result, milestone: Milestone, adapters: Adapters) -> Result:
-    """Set the milestone's alias on a recorded pass, tag the version, record the promotion."""
+def playbook_ref(request: GateRequest, loaded: LoadedPlaybook,
+                 milestone: Milestone) -> PlaybookRef:
+    return PlaybookRef(loaded.path, loaded.digest, playbook_commit(request.playbook),
+                       loaded.milestone_digest(milestone.id))
+
+
+def promote(result: Result, milestone: Milestone, adapters: Adapters,
+            session: AuditSession) -> Result:
+    """Set the milestone's alias on the pass just recorded, tag the version, record it."""
     assert result.audit is not None and result.decision is Decision.PASS
-    tags = promotion_tags(milestone.id, result.playbook.digest, result.audit.hash)
-    previous = adapters.registry.promote(result.model.name, result.model.version,
-                                         milestone.alias, tags)
-    promotion = Promotion(milestone.alias, result.model.version, previous)
-    promoted = result.with_promotion(promotion)
-    adapters.audit.append(promotion_entry(promoted, promotion, adapters.identity))
+    tags = promotion_tags(milestone.id, result.playbook, result.audit.hash)
+    with moved_alias(adapters.registry, result.model.name, result.model.version,
+                     milestone.alias, tags) as promotion:
+        promoted = result.with_promotion(promotion)
+        session.append(promotion_entry(promoted, promotion, adapters.identity))
     return promoted
+
+
+@contextmanager
+def moved_alias(registry: Registry, name: str, version: str, alias: str,
+                tags: Mapping[str, str]) -> Iterator[Promotion]:
+    """Move ``alias`` to ``version`` (reading where it pointed first); if the body cannot
+    record the move, move the alias back and raise RolledBackError (exit 3)."""
+    previous = registry.alias_version(name, alias)
+    registry.promote(name, version, alias, tags)
+    try:
+        yield Promotion(alias, version, previous)
+    except AuditWriteError as exc:
+        back = f"version {previous}" if previous else "unset"
+        try:
+            registry.restore_alias(name, alias, previous)
+        except InfrastructureError as undo:
+            raise RolledBackError(
+                f"{exc}; the promotion could not be recorded and alias '{alias}' could NOT be "
+                f"moved back to {back}: {undo}",
+                hint=f"set alias '{alias}' of {name} back by hand") from exc
+        raise RolledBackError(f"{exc}; the promotion could not be recorded, so alias "
+                              f"'{alias}' was moved back ({back}): nothing was promoted") from exc
 
 
 def _baseline(evidence: Evidence, loaded: LoadedPlaybook) -> BaselineRef | None:
     alias = loaded.playbook.baseline
     found = evidence.baseline(alias) if alias else None
     return BaselineRef(alias, found.version, found.run_id) if alias and found else None
-
 
 
 @dataclass(frozen=True)
@@ -145,49 +204,68 @@ class PromotionOutcome:
 
 def run_promote(request: GateRequest, adapters: Adapters, max_age: timedelta,
                 now: datetime) -> PromotionOutcome:
-    """Promote on a recorded, recent pass of the same playbook digest, after every earlier
-    milestone passed; otherwise refuse and record the refusal."""
-    source, audit, identity = adapters.source, adapters.audit, adapters.identity
+    """Promote on the latest decision for this version and milestone when it is a recent pass
+    under the same milestone definition, after every earlier milestone passed; otherwise
+    refuse and record the refusal. All of it under one hold of the audit store."""
+    source, identity = adapters.source, adapters.identity
     loaded, milestone = load_for(request)
     version = source.resolve_version(request.model, request.version, request.alias)
     candidate = source.collect(request.model, version, EvidenceRequest()).candidate
     model = ModelRef(candidate.name, candidate.version, candidate.run_id, candidate.source)
-    playbook = PlaybookRef(loaded.path, loaded.digest, playbook_commit(request.playbook))
-    decision = audit.find_decision(request.model, version, candidate.run_id, milestone.id,
-                                   playbook_digest=loaded.digest)
-    reason = _refusal(decision, max_age, now, milestone.id)
-    earlier = audit.find_decisions(request.model, version, candidate.run_id,
-                                   [m.id for m in loaded.playbook.earlier(milestone.id)])
-    missing = [m for m, record in earlier.items() if record is None]
-    if reason is None and missing:
-        reason = f"earlier milestone '{missing[0]}' has not passed for version {version}"
-    if reason is not None:
-        audit.append(refusal_entry(model, milestone.id, playbook, reason, identity,
-                                   alias=milestone.alias))
-        return PromotionOutcome(None, reason)
-    assert decision is not None
-    decision_ref = AuditRef(str(audit.path), int(decision["seq"]), str(decision["hash"]))
-    tags = promotion_tags(milestone.id, loaded.digest, decision_ref.hash)
-    previous = adapters.registry.promote(request.model, version, milestone.alias, tags)
-    promotion = Promotion(milestone.alias, version, previous)
-    audit.append(recorded_promotion_entry(model, milestone.id, playbook, promotion,
-                                          decision_ref, identity))
-    return PromotionOutcome(promotion, "recorded pass", decision_ref.hash)
+    playbook = playbook_ref(request, loaded, milestone)
+    wanted = [milestone.id, *(m.id for m in loaded.playbook.earlier(milestone.id))]
+    with adapters.audit.session() as session:
+        found = session.latest_decisions(request.model, version, candidate.run_id, wanted)
+        decision = found[milestone.id]
+        reason = refusal(decision, playbook.milestone_digest, max_age, now, milestone.id)
+        if reason is None:
+            reason = next((p for m, prior in priors(loaded, milestone, found).items()
+                           if (p := prior.problem(m)) is not None), None)
+        if reason is not None:
+            session.append(refusal_entry(model, milestone.id, playbook, reason, identity,
+                                         alias=milestone.alias))
+            return PromotionOutcome(None, reason)
+        assert decision is not None
+        ref = AuditRef(adapters.audit.location, int(decision["seq"]), str(decision["hash"]))
+        tags = promotion_tags(milestone.id, playbook, ref.hash)
+        with moved_alias(adapters.registry, request.model, version, milestone.alias,
+                         tags) as promotion:
+            session.append(recorded_promotion_entry(model, milestone.id, playbook, promotion,
+                                                    ref, identity, now=now, max_age=max_age))
+    return PromotionOutcome(promotion, "recorded pass", ref.hash)
 
 
-def _refusal(decision: Mapping[str, object] | None, max_age: timedelta, now: datetime,
-             milestone: str) -> str | None:
+def refusal(decision: Mapping[str, Any] | None, digest: str | None, max_age: timedelta,
+            now: datetime, milestone: str) -> str | None:
+    """Why the latest decision for the milestone cannot promote, or None when it can."""
     if decision is None:
-        return (f"no passing decision for milestone '{milestone}' with this playbook digest "
-                "in the audit log; run `gatekeeper check` first")
-    recorded = datetime.fromisoformat(str(decision["recorded_at"]).replace("Z", "+00:00"))
+        return (f"no passing decision for milestone '{milestone}' of this version in the audit "
+                "log; run `gatekeeper check` first")
+    where = f"record {decision.get('seq')}, {decision.get('recorded_at')}"
+    if decision.get("decision") != "pass":
+        return (f"the latest decision for milestone '{milestone}' is "
+                f"{decision.get('decision')} ({where}); a newer block overrides an older pass")
+    recorded_digest = (decision.get("playbook") or {}).get("milestone_digest")
+    if recorded_digest != digest:
+        return (f"the recorded pass ({where}) is for milestone digest {short(recorded_digest)}; "
+                f"this playbook and its policies give {short(digest)} (the milestone's checks, "
+                "thresholds or policies changed): run `gatekeeper check` again")
+    try:
+        recorded = datetime.fromisoformat(str(decision["recorded_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return f"the passing decision ({where}) has no readable time"
+    if recorded - datetime.now(UTC) > CLOCK_SKEW:
+        return f"the passing decision ({where}) is stamped in the future"
+    if now < recorded:
+        return f"--now {now.isoformat()} is earlier than the decision it relies on ({where})"
     if now - recorded > max_age:
-        return (f"the passing decision (record {decision['seq']}, {decision['recorded_at']}) "
-                f"is older than {max_age}; run `gatekeeper check` again")
+        return (f"the passing decision ({where}) is older than {max_age}; "
+                "run `gatekeeper check` again")
     return None
 
 
-def promotion_tags(milestone_id: str, digest: str, audit_hash: str) -> dict[str, str]:
+def promotion_tags(milestone_id: str, playbook: PlaybookRef, audit_hash: str) -> dict[str, str]:
     prefix = f"gatekeeper.{milestone_id}"
-    return {f"{prefix}.decision": "pass", f"{prefix}.playbook_digest": digest,
+    return {f"{prefix}.decision": "pass", f"{prefix}.playbook_digest": playbook.digest,
+            f"{prefix}.milestone_digest": str(playbook.milestone_digest),
             f"{prefix}.audit_hash": audit_hash}

@@ -54,6 +54,14 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
+def _own_working_folder(tmp_path_factory: pytest.TempPathFactory,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in an empty folder of its own: defaults that depend on the working
+    folder (``policies/``, ``.gatekeeper/``) never pick up the checkout's files by accident."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True)
 def _unset_mlflow_tracking_uri() -> Iterator[None]:
     """Undo ``mlflow.set_tracking_uri`` after each test: MLflow keeps it process-wide and also
     exports it as MLFLOW_TRACKING_URI, which gatekeeper's default would then pick up."""

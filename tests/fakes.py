@@ -55,6 +55,15 @@ class FakeRegistry:
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
     calls: int = 0
 
+    def alias_version(self, name: str, alias: str) -> str | None:
+        return self.aliases.get(alias)
+
+    def restore_alias(self, name: str, alias: str, version: str | None) -> None:
+        if version is None:
+            self.aliases.pop(alias, None)
+        else:
+            self.aliases[alias] = version
+
     def promote(self, name: str, version: str, alias: str,
                 tags: Mapping[str, str]) -> str | None:
         self.calls += 1

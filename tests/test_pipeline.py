@@ -39,6 +39,8 @@ def test_pass_is_recorded_then_promoted(audit: AuditLog) -> None:
     assert result.audit is not None
     assert registry.tags["2"] == {"gatekeeper.poc.decision": "pass",
                                   "gatekeeper.poc.playbook_digest": result.playbook.digest,
+                                  "gatekeeper.poc.milestone_digest":
+                                      result.playbook.milestone_digest,
                                   "gatekeeper.poc.audit_hash": result.audit.hash}
     actions = [r.record["action"] for r in audit.records()]
     assert actions == ["decision", "promotion"]

@@ -44,6 +44,17 @@ class MlflowRegistry:
             self._move_alias(client, name, version, alias)
         return previous
 
+    def restore_alias(self, name: str, alias: str, version: str | None) -> None:
+        """Point ``alias`` back at ``version``, or remove it when it was not set (undoing a
+        promotion whose record could not be written)."""
+        context = f"could not move alias {alias!r} of {name} back"
+        with self._client() as client, registry_errors(self.tracking_uri, PromotionError,
+                                                       context):
+            if version is None:
+                client.delete_registered_model_alias(name, alias)
+            else:
+                client.set_registered_model_alias(name, alias, version)
+
     @contextmanager
     def _client(self) -> Iterator[MlflowClient]:
         with registry_errors(self.tracking_uri, EvidenceSourceError):

@@ -1,9 +1,12 @@
-"""Where results go: parse ``-o FMT[=PATH]`` and write each rendering (stdout or a file,
-written atomically so a reader never sees half a report)."""
+"""Where results go: parse ``-o FMT[=PATH]``, check every path before anything is evaluated,
+and write each rendering (stdout, or a regular file written atomically so a reader never sees
+half a report). Only the CLI writes files and stdout."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,15 +26,43 @@ class OutputTarget:
 
 
 def parse_outputs(specs: Sequence[str]) -> tuple[OutputTarget, ...]:
-    """``["text", "json=out/r.json"]`` → targets; unknown formats are invalid input."""
+    """``["text", "json=out/r.json"]`` → targets. Unknown formats, two formats on stdout and
+    paths that are not (or cannot become) regular files are invalid input (exit 2), found
+    before anything is evaluated."""
     targets = []
     for spec in specs or ("text",):
         name, _, path = spec.partition("=")
         if name not in FORMATS:
             raise InvalidInputError(f"-o/--output: unknown format '{name}' "
                                     f"(available: {', '.join(sorted(FORMATS))})")
-        targets.append(OutputTarget(name, Path(path) if path else None))
+        target = OutputTarget(name, Path(path) if path else None)
+        if target.path is not None:
+            check_writable(target.path)
+        targets.append(target)
+    on_stdout = [t.format for t in targets if t.path is None]
+    if len(on_stdout) > 1:
+        raise InvalidInputError(f"-o/--output: {' and '.join(on_stdout)} would both go to "
+                                "stdout; send all but one to a file (FMT=PATH)")
     return tuple(targets)
+
+
+def check_writable(path: Path) -> None:
+    """A result file replaces a regular file or creates one: never a device, a symlink, a
+    folder, or a file in a folder that cannot exist."""
+    flag = f"-o/--output {path}"
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise InvalidInputError(f"{flag}: {exc.strerror or exc}") from exc
+    if mode is not None and not stat.S_ISREG(mode):
+        what = ("a folder" if stat.S_ISDIR(mode) else "a symlink" if stat.S_ISLNK(mode)
+                else "a device or special file")
+        raise InvalidInputError(f"{flag}: is {what}; results are written to regular files only")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir():
+        raise InvalidInputError(f"{flag}: {parent} is not a folder")
 
 
 def write_outputs(result: Result, targets: Sequence[OutputTarget]) -> None:
@@ -44,11 +75,19 @@ def write_outputs(result: Result, targets: Sequence[OutputTarget]) -> None:
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``; the
+    temporary file is removed on every failure."""
+    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
         raise InfrastructureError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

@@ -6,20 +6,16 @@ rendered from it, and ``Result.from_dict`` reads it back (``gatekeeper report --
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from gatekeeper.decide.verdict import Decision as Decision  # re-exported: part of a Result
+from gatekeeper.decide.verdict import decide
 from gatekeeper.errors import ExitCode
 from gatekeeper.evaluate.interface import Category, Status
 
 SCHEMA = "gatekeeper.result/v1"
-
-
-class Decision(enum.StrEnum):
-    PASS = "pass"
-    BLOCK = "block"
 
 
 @dataclass(frozen=True)
@@ -66,6 +62,17 @@ class PlaybookRef:
     path: str
     digest: str
     git_commit: str | None
+    #: What a pass of the milestone is bound to (``LoadedPlaybook.milestone_digest``).
+    milestone_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class PolicyRef:
+    """A policy the playbook was held to."""
+
+    id: str
+    path: str
+    digest: str
 
 
 @dataclass(frozen=True)
@@ -89,13 +96,6 @@ class Promotion:
     previous_version: str | None
 
 
-def decide(checks: tuple[CheckResult, ...]) -> Decision:
-    """Block on any blocking ``fail`` or ``error``; an empty gate never passes."""
-    if not checks or any(c.blocks for c in checks):
-        return Decision.BLOCK
-    return Decision.PASS
-
-
 def summarize(checks: tuple[CheckResult, ...]) -> dict[str, int]:
     return {s.value: sum(1 for c in checks if c.status is s) for s in Status}
 
@@ -113,6 +113,7 @@ class Result:
     gatekeeper_version: str
     audit: AuditRef | None = None
     promotion: Promotion | None = None
+    policies: tuple[PolicyRef, ...] = ()
 
     @property
     def decision(self) -> Decision:
@@ -141,6 +142,7 @@ class Result:
             "model": asdict(self.model),
             "milestone": asdict(self.milestone),
             "playbook": asdict(self.playbook),
+            "policies": [asdict(p) for p in self.policies],
             "baseline": asdict(self.baseline) if self.baseline else None,
             "checks": [_check_to_dict(c) for c in self.checks],
             "summary": self.summary,
@@ -170,6 +172,7 @@ class Result:
             gatekeeper_version=data["gatekeeper_version"],
             audit=AuditRef(**audit) if audit else None,
             promotion=Promotion(**promotion) if promotion else None,
+            policies=tuple(PolicyRef(**p) for p in data.get("policies") or ()),
         )
 
 

@@ -4,18 +4,20 @@ defaults, and keep where each check was written (for results and annotations).""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydantic
+import rfc8785
 
-from gatekeeper.decide.result import Location
+from gatekeeper.decide.result import Location, PolicyRef
 from gatekeeper.errors import Problem, ValidationError
 from gatekeeper.evaluate import CHECK_KINDS
 from gatekeeper.evaluate.interface import CheckSpecBase
 from gatekeeper.load.model import STAGE_ORDER, Milestone, Playbook
+from gatekeeper.load.policy import LoadedPolicy, policy_problems
 from gatekeeper.load.yamlsrc import Document, Loc, pydantic_problems, read_document
 
 # Check fields that default to the playbook-level value of the same name when left out.
@@ -28,18 +30,34 @@ class LoadedPlaybook:
     path: str
     digest: str
     locations: Mapping[tuple[str, str], Location]
+    policies: tuple[PolicyRef, ...] = ()
 
     def location(self, milestone_id: str, check_id: str) -> Location | None:
         return self.locations.get((milestone_id, check_id))
 
+    def milestone_digest(self, milestone_id: str) -> str:
+        """What a pass of this milestone is bound to: its own parsed content (checks,
+        thresholds, inherited defaults) and the policies it was held to. A comment or an edit
+        elsewhere in the playbook keeps it; a looser threshold or another policy changes it."""
+        milestone = self.playbook.milestone(milestone_id)
+        if milestone is None:
+            raise KeyError(milestone_id)
+        content: Any = {"model": self.playbook.model,
+                        "milestone": milestone.model_dump(mode="json"),
+                        "policies": sorted(p.digest for p in self.policies)}
+        return "sha256:" + hashlib.sha256(rfc8785.dumps(content)).hexdigest()
 
-def load_playbook(path: Path) -> LoadedPlaybook:
-    """Read and validate ``path``; raise ValidationError listing every problem."""
+
+def load_playbook(path: Path, policies: Sequence[LoadedPolicy] = ()) -> LoadedPlaybook:
+    """Read and validate ``path`` and hold it to ``policies``; raise ValidationError listing
+    every problem."""
     doc, problems = read_document(path)
     if doc is None:
         raise ValidationError(problems)
     playbook, more = validate_document(doc)
     problems += more
+    if playbook is not None:
+        problems += [p for policy in policies for p in policy_problems(policy, playbook, doc)]
     if problems or playbook is None:
         raise ValidationError(sorted(set(problems), key=_order))
     return LoadedPlaybook(
@@ -47,6 +65,7 @@ def load_playbook(path: Path) -> LoadedPlaybook:
         path=doc.file,
         digest="sha256:" + hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
         locations=_locations(doc, playbook),
+        policies=tuple(PolicyRef(p.policy.id, p.doc.file, p.digest) for p in policies),
     )
 
 

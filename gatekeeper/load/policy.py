@@ -2,22 +2,33 @@
 
 A policy names, per milestone stage, the categories that must be covered by a blocking check,
 the check kinds that must be present, and upper limits that no playbook threshold may exceed.
-Applied by ``gatekeeper validate``; a violation is reported at the playbook's location.
+Applied by ``gatekeeper validate`` and by every ``check`` and ``promote`` (no playbook can get
+around them); a violation is reported at the playbook's location and names the policy's line.
+
+    policies = load_policies(Path("policies"))      # a file or a folder of YAML files
+    problems = [p for pol in policies for p in policy_problems(pol, playbook, doc)]
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pydantic
+import rfc8785
 from pydantic import Field
 
-from gatekeeper.errors import Problem
+from gatekeeper.errors import InvalidInputError, Problem, ValidationError
 from gatekeeper.evaluate.interface import Category
 from gatekeeper.load.model import Playbook, Stage
 from gatekeeper.load.strict import Strict
-from gatekeeper.load.yamlsrc import Document, pydantic_problems, read_document
+from gatekeeper.load.yamlsrc import Document, Loc, pydantic_problems, read_document
+
+YAML_SUFFIXES = (".yaml", ".yml")
+#: Where ``check`` and ``promote`` look for policies when --policies is not given.
+DEFAULT_POLICIES = Path("policies")
 
 
 class StageRules(Strict):
@@ -42,34 +53,81 @@ class Policy(Strict):
     limits: Limits = Limits()
 
 
-def load_policy(path: Path) -> tuple[Policy | None, list[Problem]]:
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """A validated policy, the document it came from (for its line numbers) and its digest."""
+
+    policy: Policy
+    doc: Document
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the policy's parsed content: a comment edit keeps it, a rule change not."""
+        content = rfc8785.dumps(self.policy.model_dump(mode="json"))
+        return "sha256:" + hashlib.sha256(content).hexdigest()
+
+    def where(self, loc: Loc) -> str:
+        """``policies/org.yaml:12``: the line of the rule at ``loc``."""
+        return f"{self.doc.file}:{self.doc.position(loc)[0]}"
+
+
+def load_policy(path: Path) -> tuple[LoadedPolicy | None, list[Problem]]:
     doc, problems = read_document(path)
     if doc is None:
         return None, problems
     try:
-        return Policy.model_validate(doc.data), problems
+        return LoadedPolicy(Policy.model_validate(doc.data), doc), problems
     except pydantic.ValidationError as exc:
         return None, problems + pydantic_problems(doc, exc, Policy)
 
 
-def policy_problems(policy: Policy, playbook: Playbook, doc: Document) -> Iterator[Problem]:
-    """Every guardrail of ``policy`` that ``playbook`` breaks, located in the playbook."""
+def load_policies(path: Path | None) -> tuple[LoadedPolicy, ...]:
+    """The policies in ``path`` (a file or a folder); ``None`` means ``policies/`` when it
+    exists, else none. Raises ValidationError with every problem found."""
+    if path is None:
+        if not DEFAULT_POLICIES.is_dir():
+            return ()
+        path = DEFAULT_POLICIES
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+    elif path.is_file():
+        files = [path]
+    else:
+        raise InvalidInputError(f"--policies: {path}: no such file or directory")
+    loaded, problems = [], []
+    for file in files:
+        policy, found = load_policy(file)
+        problems += found
+        loaded += [policy] if policy else []
+    if problems:
+        raise ValidationError(problems)
+    return tuple(loaded)
+
+
+def policy_problems(loaded: LoadedPolicy, playbook: Playbook, doc: Document) -> Iterator[Problem]:
+    """Every guardrail of ``loaded`` that ``playbook`` breaks, located in the playbook and
+    naming the policy's line."""
+    policy = loaded.policy
     for index, milestone in enumerate(playbook.milestones):
         rules = policy.stages.get(milestone.stage)
         loc = ("milestones", index)
         if rules:
             covered = {c.category for c in milestone.checks if c.blocking}
+            rule: Loc = ("stages", milestone.stage.value)
             for category in rules.require_categories:
                 if category not in covered:
-                    yield doc.problem(loc, f"policy {policy.id}: milestone '{milestone.id}' "
-                                      f"needs a blocking {category.value} check")
+                    yield doc.problem(loc, f"policy {policy.id} "
+                                      f"({loaded.where((*rule, 'require_categories'))}): "
+                                      f"milestone '{milestone.id}' needs a blocking "
+                                      f"{category.value} check")
             kinds = {c.kind for c in milestone.checks}
             for kind in rules.require_kinds:
                 if kind not in kinds:
-                    yield doc.problem(loc, f"policy {policy.id}: milestone '{milestone.id}' "
-                                      f"needs a check of kind {kind}")
+                    yield doc.problem(loc, f"policy {policy.id} "
+                                      f"({loaded.where((*rule, 'require_kinds'))}): "
+                                      f"milestone '{milestone.id}' needs a check of kind {kind}")
         for c_index, check in enumerate(milestone.checks):
-            yield from _limit_problems(policy, check.model_dump(), doc,
+            yield from _limit_problems(loaded, check.model_dump(), doc,
                                        (*loc, "checks", c_index))
 
 
@@ -77,11 +135,13 @@ LIMITED_FIELDS = {"p99_ms": "latency_p99_ms", "p95_ms": "latency_p95_ms",
                   "budget_per_1k": "cost_budget_per_1k"}
 
 
-def _limit_problems(policy: Policy, check: Mapping[str, object], doc: Document,
+def _limit_problems(loaded: LoadedPolicy, check: Mapping[str, object], doc: Document,
                     loc: tuple[str | int, ...]) -> Iterator[Problem]:
+    policy = loaded.policy
     for field, limit_name in LIMITED_FIELDS.items():
         limit = getattr(policy.limits, limit_name)
         value = check.get(field)
         if limit is not None and isinstance(value, int | float) and value > limit:
-            yield doc.problem((*loc, field), f"policy {policy.id}: {field} {value:g} is looser "
-                              f"than the limit {limit:g}")
+            where = loaded.where(("limits", limit_name))
+            yield doc.problem((*loc, field), f"policy {policy.id} ({where}): {field} {value:g} "
+                              f"is looser than the limit {limit:g}")

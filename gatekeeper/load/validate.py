@@ -9,10 +9,8 @@ from pathlib import Path
 from gatekeeper.errors import InvalidInputError, Problem, ValidationError
 from gatekeeper.load.model import Playbook
 from gatekeeper.load.playbook import validate_document
-from gatekeeper.load.policy import Policy, load_policy, policy_problems
+from gatekeeper.load.policy import YAML_SUFFIXES, LoadedPolicy, load_policy, policy_problems
 from gatekeeper.load.yamlsrc import Document, read_document
-
-YAML_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ def validate_paths(paths: Sequence[Path]) -> ValidationReport:
     """
     files = list(_yaml_files(paths))
     problems: list[Problem] = []
-    policies: list[Policy] = []
+    policies: list[LoadedPolicy] = []
     playbooks: list[tuple[Playbook, Document]] = []
     for path in files:
         doc, found = read_document(path)

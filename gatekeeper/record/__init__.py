@@ -3,16 +3,22 @@
 Only this package writes the audit log. It never imports MLflow, so the `gatekeeper audit`
 commands start fast and work without a tracking server.
 
-    log = AuditLog(".gatekeeper/audit.jsonl")
-    ref = log.append(decision_entry(result, current_identity(os.environ)))
-    log.find_decision(model, version, run_id, milestone, playbook_digest=digest)
-    log.verify()
+    store = open_store(".gatekeeper/audit.jsonl")
+    ref = store.append(decision_entry(result, current_identity(os.environ)))
+    store.latest_decisions(model, version, run_id, ["poc", "serve"])
+    store.verify()
+
+``STORES`` is the registry of audit store implementations (one today: the JSONL file).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from gatekeeper.record.chain import GENESIS_HASH
 from gatekeeper.record.identity import Identity, current_identity
+from gatekeeper.record.interface import AuditSession, AuditStore
 from gatekeeper.record.jsonl import (
     DEFAULT_PATH,
     KEY_VARIABLE,
@@ -32,14 +38,33 @@ from gatekeeper.record.records import (
     refusal_entry,
 )
 
+#: Audit store implementations by name; a location names its store as ``NAME:...`` (a plain
+#: path is a JSONL file).
+STORES: dict[str, Callable[[str], AuditStore]] = {
+    "jsonl": AuditLog,
+}
+
+
+def open_store(location: str | Path) -> AuditStore:
+    """The store at ``location``: ``jsonl:PATH`` or a plain path (a JSONL file)."""
+    text = str(location)
+    name, sep, rest = text.partition(":")
+    if sep and name in STORES:
+        return STORES[name](rest)
+    return STORES["jsonl"](text)
+
+
 __all__ = [
     "ACTIONS",
     "DEFAULT_PATH",
     "GENESIS_HASH",
     "KEY_VARIABLE",
     "SCHEMA",
+    "STORES",
     "AuditLog",
     "AuditReadError",
+    "AuditSession",
+    "AuditStore",
     "AuditWriteError",
     "Identity",
     "RecordFilter",
@@ -47,6 +72,7 @@ __all__ = [
     "Verification",
     "current_identity",
     "decision_entry",
+    "open_store",
     "parse_time",
     "promotion_entry",
     "recorded_promotion_entry",

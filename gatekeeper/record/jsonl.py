@@ -8,10 +8,14 @@ and ``signature``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
+import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import FileIO
@@ -19,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import rfc8785
-from filelock import FileLock, Timeout
 
 from gatekeeper.decide.result import AuditRef
-from gatekeeper.errors import InfrastructureError
+from gatekeeper.errors import InfrastructureError, InvalidInputError
 from gatekeeper.record import chain
 from gatekeeper.record.query import RecordFilter, nested
 
@@ -30,11 +33,13 @@ SCHEMA = "gatekeeper.audit/v1"
 DEFAULT_PATH = Path(".gatekeeper/audit.jsonl")
 KEY_VARIABLE = "GATEKEEPER_AUDIT_KEY"
 LOCK_TIMEOUT = 30.0
+LOCK_POLL_S = 0.02
+#: Beside the log: where the chain was last verified whole, so a gate re-checks only what was
+#: appended since (and a sha256 of the bytes before), not the whole history.
+CHECKPOINT_SUFFIX = ".verified"
 INTEGRITY_FIELDS = frozenset(
     {"schema", "seq", "recorded_at", "prev_hash", "key_id", "hash", "signature"}
 )
-# Tail reads go backwards in blocks this size; a record is usually well under one block.
-_TAIL_BLOCK = 64 * 1024
 TRUNCATED = "truncated: the last line has no newline (an append was interrupted)"
 HASH_MISMATCH = "hash mismatch: content changed after it was written"
 
@@ -87,11 +92,13 @@ def _utc_now() -> datetime:
 
 
 class AuditLog:
-    """One audit log file.
+    """One audit log file: the JSONL implementation of ``AuditStore`` (record/interface.py).
 
     ``env`` is where ``GATEKEEPER_AUDIT_KEY`` is read from (default ``os.environ``); ``clock``
-    stamps ``recorded_at``. Readers take the lock only for a moment, to learn how much of the
-    file holds whole records (see ``_stable_size``), then read without blocking appends.
+    stamps ``recorded_at``. The lock is an ``flock`` on the log file itself, so every path to
+    the same file (a symlink, a hard link) shares it. Readers take a shared lock only for a
+    moment, to learn how much of the file holds whole records (see ``_stable_size``), then
+    read without blocking appends.
     """
 
     def __init__(
@@ -103,13 +110,18 @@ class AuditLog:
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.path = Path(path)
-        self.lock_path = Path(f"{self.path}.lock")
+        if not str(path).strip():
+            raise InvalidInputError("--audit-log: the path is empty")
         self.lock_timeout = lock_timeout
         self._clock = clock
         # An empty key counts as unset: CI systems expand a secret unavailable to the job
         # (e.g. a fork's pull request) to "", and an empty HMAC key protects nothing.
         key = (os.environ if env is None else env).get(KEY_VARIABLE, "")
         self._key = key.encode("utf-8") if key else None
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     @property
     def key_id(self) -> str | None:
@@ -119,28 +131,88 @@ class AuditLog:
     # -- appending ---------------------------------------------------------------------------
 
     def append(self, entry: Mapping[str, Any]) -> AuditRef:
-        """Add one record; returns where it landed. Raises AuditWriteError (exit 3).
+        """Add one record; returns where it landed. Raises AuditWriteError (exit 3), or
+        AuditReadError when the chain it would extend is broken.
 
         Raises ValueError if ``entry`` sets an integrity field: only the log assigns those.
         """
+        self._normalize(entry)  # a bad entry fails before the log is touched
+        with self.session() as session:
+            return session.append(entry)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[AuditSession]:
+        """Hold the log exclusively: the chain is verified first (incrementally, from the last
+        verified checkpoint), then records can be read and appended, and the caller can act
+        between appends (move an alias) with no other writer in between."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.path.exists()
+            file = open(self.path, "a+b", buffering=0)  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise AuditWriteError(f"audit log {self.path}: cannot write: {_describe(exc)}") from exc
+        with file:
+            self._lock(file, fcntl.LOCK_EX, AuditWriteError)
+            try:
+                state = self._verified_state(file)
+                yield AuditSession(self, file, state, created)
+            finally:
+                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+
+    def _lock(self, file: FileIO, mode: int, error: type[InfrastructureError]) -> None:
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                fcntl.flock(file.fileno(), mode | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise error(
+                        f"audit log {self.path}: gave up waiting {self.lock_timeout:g}s"
+                        " for its lock",
+                        hint="another gatekeeper process is writing the log, or one hung "
+                             "holding the lock",
+                    ) from None
+                time.sleep(LOCK_POLL_S)
+            except OSError as exc:
+                raise error(f"audit log {self.path}: cannot lock: {_describe(exc)}") from exc
+
+    def _verified_state(self, file: FileIO) -> _ChainState:
+        """The chain's end after checking every record since the last checkpoint (and that
+        the bytes before it are unchanged); raises AuditReadError on a broken chain."""
+        size = os.fstat(file.fileno()).st_size
+        start = _Checkpoint.read(self._checkpoint_path()).valid_for(self.path, size)
+        # Signatures are the reviewer's check (`audit verify` with the key); a gate checks
+        # that the chain it extends is whole.
+        state = _ChainState(key=None, count=start.seq, prev_hash=start.hash)
+        number = start.lines
+        for number, raw, terminated in _read_lines(self.path, size, start.size, start.lines):
+            try:
+                if not terminated:
+                    raise _Bad(TRUNCATED)
+                state.accept(_parse(raw))
+            except _Bad as bad:
+                if not terminated:
+                    raise AuditWriteError(
+                        f"audit log {self.path}: the last line is incomplete (no trailing "
+                        "newline), probably from an interrupted write; nothing was appended",
+                        hint=f"run `gatekeeper audit verify --audit-log {self.path}`",
+                    ) from None
+                raise AuditReadError(
+                    f"audit log {self.path}: failed verification: record {state.count + 1} "
+                    f"(line {number}): {bad}; nothing was appended",
+                    hint=f"run `gatekeeper audit verify --audit-log {self.path}`",
+                ) from None
+        state.lines = number
+        return state
+
+    def _checkpoint_path(self) -> Path:
+        return Path(f"{os.path.realpath(self.path)}{CHECKPOINT_SUFFIX}")
+
+    def _normalize(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         clash = sorted(INTEGRITY_FIELDS & set(entry))
         if clash:
             raise ValueError(f"audit entries must not set integrity fields: {', '.join(clash)}")
-        body = self._normalize(entry)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(self.lock_path, timeout=self.lock_timeout):
-                return self._append_locked(body)
-        except Timeout as exc:
-            raise AuditWriteError(
-                f"audit log {self.path}: gave up waiting {self.lock_timeout:g}s"
-                f" for the lock {self.lock_path}",
-                hint="another gatekeeper process is writing the log, or one hung holding the lock",
-            ) from exc
-        except OSError as exc:
-            raise AuditWriteError(f"audit log {self.path}: cannot write: {_describe(exc)}") from exc
-
-    def _normalize(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         # A JSON round trip makes the hashed value exactly what a reader will parse back, and
         # encoding up front means a bad entry fails before the log is touched.
         try:
@@ -154,40 +226,6 @@ class AuditLog:
                 f"audit log {self.path}: entry has no canonical JSON form: {exc}"
             ) from exc
         return body
-
-    def _append_locked(self, body: dict[str, Any]) -> AuditRef:
-        created = not self.path.exists()
-        with open(self.path, "a+b", buffering=0) as file:
-            size = os.fstat(file.fileno()).st_size
-            seq, prev_hash = self._tail(file, size)
-            record = self._seal(body, seq + 1, prev_hash)
-            line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-            new_directory = self.path.parent if created else None
-            _write_line(file, (line + "\n").encode("utf-8"), size, new_directory)
-        return AuditRef(log=str(self.path), seq=record["seq"], hash=record["hash"])
-
-    def _tail(self, file: FileIO, size: int) -> tuple[int, str]:
-        """The last record's seq and hash, after checking it is whole and unaltered."""
-        if size == 0:
-            return 0, chain.GENESIS_HASH
-        last = _last_line(file, size)
-        if last is None:
-            raise AuditWriteError(
-                f"audit log {self.path}: the last line is incomplete (no trailing newline),"
-                " probably from an interrupted write; nothing was appended",
-                hint=f"run `gatekeeper audit verify --audit-log {self.path}`",
-            )
-        try:
-            record = _parse(last)
-            seq, stored_hash = _integrity_fields(record)
-            _check_hash(record, stored_hash)
-        except _Bad as bad:
-            raise AuditWriteError(
-                f"audit log {self.path}: the last record is not intact ({bad});"
-                " nothing was appended",
-                hint=f"run `gatekeeper audit verify --audit-log {self.path}`",
-            ) from None
-        return seq, stored_hash
 
     def _seal(self, body: dict[str, Any], seq: int, prev_hash: str) -> dict[str, Any]:
         recorded_at = self._clock().astimezone(UTC).isoformat(timespec="milliseconds")
@@ -243,62 +281,28 @@ class AuditLog:
             return broken.verification
         return Verification(ok=True, count=count, key_id=self.key_id)
 
-    def find_decision(
-        self,
-        model: str,
-        version: str,
-        run_id: str | None,
-        milestone: str,
-        decision: str = "pass",
-        playbook_digest: str | None = None,
-    ) -> dict[str, Any] | None:
-        """The latest ``decision`` record for this model version, run and milestone.
-
-        The whole chain is verified on the way: a log that fails verification raises
-        AuditReadError rather than answering, and a missing log holds no decision.
-        """
-        return self.find_decisions(model, version, run_id, [milestone], decision,
-                                   playbook_digest)[milestone]
-
-    def find_decisions(
-        self,
-        model: str,
-        version: str,
-        run_id: str | None,
-        milestones: Sequence[str],
-        decision: str = "pass",
-        playbook_digest: str | None = None,
+    def latest_decisions(
+        self, model: str, version: str, run_id: str | None, milestones: Sequence[str]
     ) -> dict[str, dict[str, Any] | None]:
-        """:meth:`find_decision` for several milestones in one verified pass over the log."""
-        found: dict[str, dict[str, Any] | None] = dict.fromkeys(milestones)
+        """The latest decision record (pass or block) for each of ``milestones`` of this model
+        version and run, in one verified pass; None where there is none. A log that fails
+        verification raises AuditReadError; a missing log holds no decision."""
         if not milestones or not self.path.exists():
-            return found
-        wanted = {m: RecordFilter(model=model, version=version, milestone=m, decision=decision,
-                                  action="decision") for m in milestones}
-        for stored in self.verified_records():
-            for milestone, filter_ in wanted.items():
-                if filter_.matches(stored.record) and _same_run(stored.record, run_id,
-                                                                playbook_digest):
-                    found[milestone] = stored.record
-        return found
+            return dict.fromkeys(milestones)
+        return _latest(self.verified_records(), model, version, run_id, milestones)
 
     def _stable_size(self) -> int | None:
         """How many bytes of the file hold whole records; None if that cannot be known.
 
-        Taking the lock for a moment waits out any append in progress, so a reader never
-        mistakes a line being written for a truncated one. Without write access to the lock
-        (e.g. a read-only copy under review) the whole file is read as it is.
+        Taking the shared lock for a moment waits out any append in progress, so a reader
+        never mistakes a line being written for a truncated one.
         """
         if not self.path.exists():
             raise AuditReadError(f"audit log {self.path} does not exist")
         try:
-            with FileLock(self.lock_path, timeout=self.lock_timeout):
-                return self.path.stat().st_size
-        except Timeout as exc:
-            raise AuditReadError(
-                f"audit log {self.path}: gave up waiting {self.lock_timeout:g}s"
-                f" for the lock {self.lock_path}"
-            ) from exc
+            with open(self.path, "rb", buffering=0) as file:
+                self._lock(file, fcntl.LOCK_SH, AuditReadError)
+                return os.fstat(file.fileno()).st_size
         except OSError:
             return None
 
@@ -324,10 +328,111 @@ class AuditLog:
             yield StoredRecord(number, raw.decode("utf-8"), record)
 
 
-def _same_run(record: Mapping[str, Any], run_id: str | None, digest: str | None) -> bool:
-    same_digest = digest is None or nested(record, "playbook", "digest") == digest
-    same_run_id: bool = nested(record, "model", "run_id") == run_id
-    return same_digest and same_run_id
+class AuditSession:
+    """The log held exclusively (see :meth:`AuditLog.session`)."""
+
+    def __init__(self, log: AuditLog, file: FileIO, state: _ChainState, created: bool) -> None:
+        self._log, self._file, self._state, self._created = log, file, state, created
+
+    def append(self, entry: Mapping[str, Any]) -> AuditRef:
+        """Add one record after the verified end of the chain. Raises AuditWriteError."""
+        log, state = self._log, self._state
+        body = log._normalize(entry)
+        record = log._seal(body, state.count + 1, state.prev_hash)
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        size = os.fstat(self._file.fileno()).st_size
+        try:
+            _write_line(self._file, (line + "\n").encode("utf-8"), size,
+                        log.path.parent if self._created else None)
+        except OSError as exc:
+            raise AuditWriteError(f"audit log {log.path}: cannot write: {_describe(exc)}") from exc
+        self._created = False
+        state.count, state.prev_hash, state.lines = record["seq"], record["hash"], state.lines + 1
+        _Checkpoint.write(log, self._file, state)
+        return AuditRef(log=str(log.path), seq=record["seq"], hash=record["hash"])
+
+    def latest_decisions(
+        self, model: str, version: str, run_id: str | None, milestones: Sequence[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        """As :meth:`AuditLog.latest_decisions`, on the chain verified when the session began
+        (no second lock: the session holds it)."""
+        size = os.fstat(self._file.fileno()).st_size
+        records = (StoredRecord(n, "", _parse(raw))
+                   for n, raw, _ in _read_lines(self._log.path, size))
+        return _latest(records, model, version, run_id, milestones)
+
+
+def _latest(records: Iterable[StoredRecord], model: str, version: str, run_id: str | None,
+            milestones: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+    found: dict[str, dict[str, Any] | None] = dict.fromkeys(milestones)
+    wanted = {m: RecordFilter(model=model, version=version, milestone=m, action="decision")
+              for m in milestones}
+    for stored in records:
+        for milestone, filter_ in wanted.items():
+            if (filter_.matches(stored.record)
+                    and nested(stored.record, "model", "run_id") == run_id):
+                found[milestone] = stored.record
+    return found
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    """Where the chain was last seen whole: the first ``size`` bytes (with their sha256) end
+    at record ``seq`` with ``hash``, on line ``lines``. Only a cache: a missing, stale or
+    unreadable checkpoint means a full verification, never a skipped one."""
+
+    size: int = 0
+    sha256: str = hashlib.sha256(b"").hexdigest()
+    seq: int = 0
+    hash: str = chain.GENESIS_HASH
+    lines: int = 0
+
+    @classmethod
+    def read(cls, path: Path) -> _Checkpoint:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(int(data["size"]), str(data["sha256"]), int(data["seq"]),
+                       str(data["hash"]), int(data["lines"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls()
+
+    def valid_for(self, path: Path, size: int) -> _Checkpoint:
+        """Itself when the log still starts with the bytes it vouches for, else the start."""
+        if self.size == 0 or self.size > size:
+            return _Checkpoint()
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as file:
+                remaining = self.size
+                while remaining:
+                    chunk = file.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        return _Checkpoint()
+                    digest.update(chunk)
+                    remaining -= len(chunk)
+        except OSError:
+            return _Checkpoint()
+        return self if digest.hexdigest() == self.sha256 else _Checkpoint()
+
+    @staticmethod
+    def write(log: AuditLog, file: FileIO, state: _ChainState) -> None:
+        size = os.fstat(file.fileno()).st_size
+        file.seek(0)
+        digest = hashlib.sha256()
+        remaining = size
+        while remaining:
+            chunk = file.read(min(remaining, 1 << 20))
+            if not chunk:
+                return
+            digest.update(chunk)
+            remaining -= len(chunk)
+        data = {"size": size, "sha256": digest.hexdigest(), "seq": state.count,
+                "hash": state.prev_hash, "lines": state.lines}
+        target = log._checkpoint_path()
+        with contextlib.suppress(OSError):  # a cache: without it the next gate verifies all
+            tmp = Path(f"{target}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, target)
 
 
 @dataclass
@@ -337,6 +442,7 @@ class _ChainState:
     key: bytes | None
     count: int = 0
     prev_hash: str = chain.GENESIS_HASH
+    lines: int = 0
 
     def accept(self, record: dict[str, Any]) -> None:
         """Check one record against the chain so far; raises _Bad."""
@@ -434,13 +540,16 @@ def _reject_constant(name: str) -> Any:
     raise _Bad(f"malformed JSON: {name} is not a JSON value")
 
 
-def _read_lines(path: Path, limit: int | None) -> Iterator[tuple[int, bytes, bool]]:
+def _read_lines(path: Path, limit: int | None, start: int = 0, start_line: int = 0
+                ) -> Iterator[tuple[int, bytes, bool]]:
     """(line number, line without its newline, whether it had one), for the lines that start
-    within the first ``limit`` bytes (all if None). Raises AuditReadError."""
-    offset = 0
+    within the first ``limit`` bytes (all if None), from byte ``start`` (line ``start_line``
+    ended there). Raises AuditReadError."""
+    offset = start
     try:
         with open(path, "rb") as file:
-            for number, line in enumerate(file, start=1):
+            file.seek(start)
+            for number, line in enumerate(file, start=start_line + 1):
                 if limit is not None and offset >= limit:
                     return  # appended after the reader started: not part of this snapshot
                 offset += len(line)
@@ -450,35 +559,6 @@ def _read_lines(path: Path, limit: int | None) -> Iterator[tuple[int, bytes, boo
         raise AuditReadError(f"audit log {path} does not exist") from None
     except OSError as exc:
         raise AuditReadError(f"audit log {path}: cannot read: {_describe(exc)}") from exc
-
-
-def _last_line(file: FileIO, size: int) -> bytes | None:
-    """The last line of a non-empty file without its newline; None if it has no newline."""
-    file.seek(size - 1)
-    if file.read(1) != b"\n":
-        return None
-    end = start = size - 1
-    tail = b""
-    while start > 0:
-        start = max(0, start - _TAIL_BLOCK)
-        file.seek(start)
-        tail = _read_exactly(file, end - start) + tail
-        end = start
-        newline = tail.rfind(b"\n")
-        if newline != -1:
-            return tail[newline + 1 :]
-    return tail
-
-
-def _read_exactly(file: FileIO, count: int) -> bytes:
-    chunks: list[bytes] = []
-    while count > 0:
-        chunk = file.read(count)
-        if not chunk:
-            raise OSError(errno.EIO, "file shrank while reading its last record")
-        chunks.append(chunk)
-        count -= len(chunk)
-    return b"".join(chunks)
 
 
 def _write_line(file: FileIO, data: bytes, size: int, new_directory: Path | None) -> None:

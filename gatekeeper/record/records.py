@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from gatekeeper.record.identity import Identity, is_sensitive
@@ -51,6 +52,7 @@ def decision_entry(result: Result, identity: Identity) -> dict[str, Any]:
         "reasons": _reasons(checks),
         "waivers": _waivers(checks),
         "baseline": asdict(result.baseline) if result.baseline else None,
+        "policies": [asdict(p) for p in result.policies],
         "summary": result.summary,
         **_timing(result),
     })
@@ -83,10 +85,16 @@ def recorded_promotion_entry(
     promotion: Promotion,
     decision_ref: AuditRef,
     identity: Identity,
+    *,
+    now: datetime,
+    max_age: timedelta,
 ) -> dict[str, Any]:
     """The record of an alias move by `gatekeeper promote`, on the strength of the passing
-    decision record ``decision_ref`` found in the log (there is no fresh Result)."""
-    return _plain_entry(_promotion(model, milestone, playbook, promotion, decision_ref, identity))
+    decision record ``decision_ref`` found in the log (there is no fresh Result). ``now``
+    (the clock or ``--now``) and ``max_age`` are what the decision's age was judged by."""
+    entry = _promotion(model, milestone, playbook, promotion, decision_ref, identity)
+    at = now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _plain_entry({**entry, "judged_at": at, "max_age_s": max_age.total_seconds()})
 
 
 def refusal_entry(

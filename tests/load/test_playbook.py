@@ -76,9 +76,10 @@ def test_policy_guardrails_are_applied_to_playbooks(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as caught:
         validate_paths([playbook, tmp_path / "policies"])
     assert [str(p).replace(str(tmp_path), "T") for p in caught.value.problems] == [
-        "T/pb.yaml:11:5: milestones[1]: policy org: milestone 'serve' needs a blocking cost check",
-        "T/pb.yaml:17:82: milestones[1].checks[1].p99_ms: policy org: p99_ms 120 is looser than "
-        "the limit 50",
+        "T/pb.yaml:11:5: milestones[1]: policy org (T/policies/org.yaml:3): milestone 'serve' "
+        "needs a blocking cost check",
+        "T/pb.yaml:17:82: milestones[1].checks[1].p99_ms: policy org (T/policies/org.yaml:4): "
+        "p99_ms 120 is looser than the limit 50",
     ]
 
 
@@ -92,4 +93,5 @@ def test_advisory_checks_do_not_satisfy_a_required_category(tmp_path: Path) -> N
     with pytest.raises(ValidationError) as caught:
         validate_paths([playbook, tmp_path / "policies"])
     assert [p.message for p in caught.value.problems] == [
-        "policy org: milestone 'poc' needs a blocking quality check"]
+        f"policy org ({tmp_path}/policies/org.yaml:3): milestone 'poc' needs a blocking quality "
+        "check"]

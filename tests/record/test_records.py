@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ def test_decision_entry(blocked: Result, identity: Identity) -> None:
         "ci": {"GITHUB_REPOSITORY": "acme/models", "GITHUB_RUN_ID": "42"},
         "model": {"name": "churn", "version": "3", "run_id": "run-3", "source": "models:/m/3"},
         "milestone": "staging",
-        "playbook": {"path": "playbooks/churn.yaml", "digest": DIGEST, "git_commit": "c0ffee"},
+        "playbook": {"path": "playbooks/churn.yaml", "digest": DIGEST, "git_commit": "c0ffee",
+                     "milestone_digest": None},
         "criteria": {
             "auc": crit(threshold={"min": 0.8}),
             "p95": crit(threshold={"max": 300}),
@@ -76,6 +78,7 @@ def test_decision_entry(blocked: Result, identity: Identity) -> None:
              "waiver": {"id": "W-1", "expires": "2024-06-01", "approved_by": "bob"}},
         ],
         "baseline": {"alias": "champion", "version": "2", "run_id": "run-2"},
+        "policies": [],
         "summary": {"pass": 1, "warn": 0, "fail": 2, "error": 1, "skip": 0, "waived": 1},
         "started_at": "2024-05-01T11:59:58Z",
         "finished_at": "2024-05-01T11:59:59Z",
@@ -131,6 +134,8 @@ def test_recorded_promotion_entry(identity: Identity) -> None:
         Promotion("staging", "3", None),
         AuditRef(log="a.jsonl", seq=7, hash="sha256:77"),
         identity,
+        now=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+        max_age=timedelta(hours=24),
     )
     assert entry == {
         "action": "promotion",
@@ -139,11 +144,14 @@ def test_recorded_promotion_entry(identity: Identity) -> None:
         "ci": {"GITHUB_REPOSITORY": "acme/models", "GITHUB_RUN_ID": "42"},
         "model": {"name": "churn", "version": "3", "run_id": "run-3", "source": "models:/m/3"},
         "milestone": "staging",
-        "playbook": {"path": "playbooks/churn.yaml", "digest": DIGEST, "git_commit": None},
+        "playbook": {"path": "playbooks/churn.yaml", "digest": DIGEST, "git_commit": None,
+                     "milestone_digest": None},
         "decision": "pass",
         "reasons": [],
         "promotion": {"alias": "staging", "version": "3", "previous_version": None},
         "decision_ref": {"log": "a.jsonl", "seq": 7, "hash": "sha256:77"},
+        "judged_at": "2024-05-01T12:00:00.000Z",
+        "max_age_s": 86400.0,
     }
 
 
@@ -168,7 +176,8 @@ def test_refusal_entry(identity: Identity) -> None:
         "ci": {"GITHUB_REPOSITORY": "acme/models", "GITHUB_RUN_ID": "42"},
         "model": {"name": "churn", "version": "3", "run_id": "run-3", "source": "models:/m/3"},
         "milestone": "production",
-        "playbook": {"path": "playbooks/churn.yaml", "digest": DIGEST, "git_commit": None},
+        "playbook": {"path": "playbooks/churn.yaml", "digest": DIGEST, "git_commit": None,
+                     "milestone_digest": None},
         "reasons": ["no passing decision for milestone staging"],
         "promotion": {"alias": "prod"},
         "decision_ref": None,
@@ -208,5 +217,5 @@ def test_nan_observation_is_recorded(
     log = AuditLog(tmp_path / "audit.jsonl", env={})
     ref = log.append(decision_entry(result, identity))
     assert ref.seq == 1
-    found = log.find_decision("churn", "3", "run-3", "staging", "block", playbook_digest=DIGEST)
+    found = log.latest_decisions("churn", "3", "run-3", ["staging"])["staging"]
     assert found is not None and found["evidence"]["auc"]["observed"] == "NaN"

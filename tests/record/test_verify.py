@@ -249,40 +249,37 @@ def test_empty_key_means_unsigned(make_log: MakeLog, make_entry: MakeEntry, log_
 # -- the gate's lookup ------------------------------------------------------------------------
 
 
-def test_find_decision_returns_the_latest_match(
+def test_latest_decisions_take_the_newest_verdict_of_each_milestone(
     make_log: MakeLog, make_entry: MakeEntry
 ) -> None:
     log = make_log()
     model = {"name": "churn", "version": "3", "run_id": "run-3", "source": "s"}
     digest = {"path": "p.yaml", "digest": "sha256:aa", "git_commit": None}
     log.append(make_entry(model=model, playbook=digest, n=1))
-    log.append(make_entry(model=model, playbook=digest, n=2))
-    log.append(make_entry(model=model, playbook=digest, n=3, decision="block"))
-    log.append(make_entry(model={**model, "version": "4"}, playbook=digest, n=4))
-    log.append(make_entry(model=model, playbook={**digest, "digest": "sha256:bb"}, n=5))
-    log.append(make_entry(model=model, playbook=digest, n=6, action="promotion"))
+    log.append(make_entry(model=model, playbook=digest, n=2, decision="block"))
+    log.append(make_entry(model={**model, "version": "4"}, playbook=digest, n=3))
+    log.append(make_entry(model=model, playbook=digest, n=4, milestone="production"))
+    log.append(make_entry(model=model, playbook=digest, n=5, action="promotion"))
 
-    def find(**kwargs: Any) -> Any:
-        found = log.find_decision("churn", "3", "run-3", "staging", **kwargs)
-        return found and found["n"]
+    def latest(run_id: str = "run-3") -> dict[str, Any]:
+        found = log.latest_decisions("churn", "3", run_id, ["staging", "production", "x"])
+        return {m: r and r["n"] for m, r in found.items()}
 
-    assert find() == 5
-    assert find(playbook_digest="sha256:aa") == 2
-    assert find(decision="block") == 3
-    assert log.find_decision("churn", "3", "other-run", "staging") is None
-    assert log.find_decision("churn", "3", "run-3", "production") is None
+    # A newer block overrides an older pass; a promotion record is not a decision.
+    assert latest() == {"staging": 2, "production": 4, "x": None}
+    assert latest("other-run") == {"staging": None, "production": None, "x": None}
 
 
-def test_find_decision_in_a_missing_log(make_log: MakeLog) -> None:
-    assert make_log().find_decision("churn", "3", "run-3", "staging") is None
+def test_latest_decisions_in_a_missing_log(make_log: MakeLog) -> None:
+    assert make_log().latest_decisions("churn", "3", "run-3", ["staging"]) == {"staging": None}
 
 
-def test_find_decision_fails_closed(five: list[str], make_log: MakeLog, log_path: Path) -> None:
+def test_latest_decisions_fail_closed(five: list[str], make_log: MakeLog, log_path: Path) -> None:
     five[2] = five[2].replace('"decision":"block"', '"decision":"pass"')
     write(log_path, five)
 
     with pytest.raises(AuditReadError) as caught:
-        make_log().find_decision("churn", "3", "run-3", "staging")
+        make_log().latest_decisions("churn", "3", "run-3", ["staging"])
 
     assert str(caught.value) == (
         f"audit log {log_path}: failed verification: record 3 (line 3):"

@@ -1,0 +1,93 @@
+"""From check outcomes to the results a verdict is taken on: advisory checks report but never
+block, and a milestone counts only after every earlier milestone passed under the same
+definition (see ``LoadedPlaybook.milestone_digest``). Waivers and approvals belong here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gatekeeper.decide.result import CheckResult
+from gatekeeper.evaluate.interface import Category, CheckSpecBase, Outcome, Status
+from gatekeeper.load.model import Milestone
+from gatekeeper.load.playbook import LoadedPlaybook
+
+PREREQUISITE_ID = "gatekeeper.earlier-milestones"
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What the audit store holds for one earlier milestone: its latest decision record for
+    this version (None: never gated) and the digest a pass must carry to count now."""
+
+    record: Mapping[str, Any] | None
+    digest: str
+
+    def problem(self, milestone: str) -> str | None:
+        """Why this milestone does not count as passed, or None when it does."""
+        record = self.record
+        if record is None:
+            return f"'{milestone}' has no decision for this version in the audit log"
+        where = f"record {record.get('seq')}"
+        if record.get("decision") != "pass":
+            return f"the latest decision for '{milestone}' is {record.get('decision')} ({where})"
+        recorded = (record.get("playbook") or {}).get("milestone_digest")
+        if recorded != self.digest:
+            return (f"'{milestone}' passed ({where}) under milestone digest "
+                    f"{short(recorded)}, not this playbook's {short(self.digest)} (its checks, "
+                    "thresholds or policies differ)")
+        return None
+
+
+def short(digest: object) -> str:
+    """``sha256:1a2b3c4d5e6f`` (enough to tell digests apart in a message)."""
+    return "none (recorded before milestone digests)" if digest is None else str(digest)[:19]
+
+
+def decide_checks(loaded: LoadedPlaybook, milestone: Milestone,
+                  outcomes: Sequence[tuple[CheckSpecBase, Outcome]],
+                  priors: Mapping[str, Prior]) -> tuple[CheckResult, ...]:
+    """The prerequisite result (when the milestone has earlier ones), then one per check."""
+    results = [check_result(spec, outcome, loaded, milestone) for spec, outcome in outcomes]
+    if priors:
+        results.insert(0, prerequisite_result(priors))
+    return tuple(results)
+
+
+def check_result(spec: CheckSpecBase, outcome: Outcome, loaded: LoadedPlaybook,
+                 milestone: Milestone) -> CheckResult:
+    status = outcome.status
+    if status is Status.FAIL and not spec.blocking:
+        status = Status.WARN  # advisory checks report, never block
+    return CheckResult(
+        id=spec.id, kind=spec.kind, category=spec.category, status=status,
+        blocking=spec.blocking, message=outcome.message, observed=outcome.observed,
+        threshold=outcome.threshold, evidence=dict(outcome.evidence),
+        location=loaded.location(milestone.id, spec.id),
+    )
+
+
+def prerequisite_result(priors: Mapping[str, Prior]) -> CheckResult:
+    """A milestone can only pass for a version that passed every earlier milestone, under the
+    definition of that milestone the current playbook and policies give."""
+    missing = [m for m, prior in priors.items() if prior.record is None]
+    problems = [p for m, prior in priors.items()
+                if prior.record is not None and (p := prior.problem(m)) is not None]
+    found = {m: str(prior.record.get("hash")) for m, prior in priors.items()
+             if prior.record is not None and prior.problem(m) is None}
+    if missing:
+        problems.insert(0, f"earlier milestone{'s' if len(missing) > 1 else ''} "
+                        f"{', '.join(missing)} not passed for this version (no passing "
+                        "decision in the audit log)")
+    if problems:
+        status, message = Status.FAIL, "; ".join(problems)
+    else:
+        status, message = Status.PASS, f"earlier milestones passed: {', '.join(found)}"
+    return CheckResult(
+        id=PREREQUISITE_ID, kind="prerequisite", category=Category.GOVERNANCE, status=status,
+        blocking=True, message=message, observed=found,
+        threshold={m: prior.digest for m, prior in priors.items()},
+        evidence={m: f"audit:{h}" for m, h in found.items()},
+    )
