@@ -6,7 +6,6 @@ Pure arithmetic, shared by the ``cost`` check and the probe.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import Field
 
@@ -15,27 +14,24 @@ from gatekeeper.load.strict import Strict
 BYTES_PER_GB = 1_000_000_000
 
 
-def _price(what: str) -> Any:
-    """An optional amount, non-negative and finite: a NaN price would make every cost NaN,
-    which no budget comparison fails."""
-    return Field(default=0, ge=0, allow_inf_nan=False, description=what)
-
-
 class CostModel(Strict):
     """Prices of one serving replica. Currency is whatever the budget is written in.
 
     The hardware price must be above zero: a replica that costs nothing makes every cost zero,
     and a zero cost passes any budget, so a typo (or a placeholder 0) would wave every version
-    through. Every amount is finite and none is negative.
+    through. No amount is negative, and (as in every ``Strict`` model) none is NaN or infinite:
+    a NaN price would make every cost NaN, which no budget comparison fails.
     """
 
-    hardware_per_hour: float = Field(gt=0, allow_inf_nan=False, description="Hourly price of "
-                                     "the serving hardware (GPU or CPU instance); above 0.")
-    memory_gb: float = _price("Memory reserved by one replica, GB.")
-    memory_per_gb_hour: float = _price("Price of 1 GB for 1 hour.")
-    network_per_gb: float = _price("Price of 1 GB of egress.")
-    cache_per_hour: float = _price("Hourly price of the cache.")
-    operations_overhead: float = _price("Operations overhead as a fraction, e.g. 0.15 adds 15%.")
+    hardware_per_hour: float = Field(gt=0, description="Hourly price of the serving hardware "
+                                     "(GPU or CPU instance); above 0.")
+    memory_gb: float = Field(default=0, ge=0, description="Memory reserved by one replica, GB.")
+    memory_per_gb_hour: float = Field(default=0, ge=0, description="Price of 1 GB for 1 hour.")
+    network_per_gb: float = Field(default=0, ge=0, description="Price of 1 GB of egress.")
+    cache_per_hour: float = Field(default=0, ge=0, description="Hourly price of the cache.")
+    operations_overhead: float = Field(
+        default=0, ge=0, description="Operations overhead as a fraction, e.g. 0.15 adds 15%."
+    )
 
 
 @dataclass(frozen=True)
