@@ -1,18 +1,31 @@
-"""Promotion: the only place gatekeeper writes to MLflow (version tags, then the alias)."""
+"""Promotion: the only place gatekeeper writes to MLflow (version tags, then the alias).
+
+Every public call runs within the registry's deadline (:class:`RegistryDeadline`), and every
+failure names the tracking URI with its credentials masked.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from gatekeeper.errors import InfrastructureError
 from gatekeeper.evidence.interface import EvidenceSourceError
-from gatekeeper.evidence.mlflow_env import mlflow_client, registry_errors, require_sqlite_file
+from gatekeeper.evidence.mlflow_env import (
+    RegistryDeadline,
+    call_registry,
+    check_tracking_uri,
+    mlflow_client,
+    registry_errors,
+    require_sqlite_file,
+)
 from gatekeeper.evidence.mlflow_source import get_model_version, get_registered_model
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+T = TypeVar("T")
 
 
 class PromotionError(InfrastructureError):
@@ -22,13 +35,17 @@ class PromotionError(InfrastructureError):
 class MlflowRegistry:
     """Reads and moves aliases in the MLflow registry at ``tracking_uri``."""
 
-    def __init__(self, tracking_uri: str) -> None:
+    def __init__(self, tracking_uri: str, deadline: RegistryDeadline | None = None) -> None:
         self.tracking_uri = tracking_uri
+        self.deadline = deadline or RegistryDeadline()
 
     def alias_version(self, name: str, alias: str) -> str | None:
         """The version ``alias`` points to, or None when it is not set."""
-        with self._client() as client:
-            return self._alias_version(client, name, alias)
+        def read() -> str | None:
+            with self._client() as client:
+                return self._alias_version(client, name, alias)
+
+        return self._bounded(read)
 
     def promote(self, name: str, version: str, alias: str,
                 tags: Mapping[str, str]) -> str | None:
@@ -37,12 +54,22 @@ class MlflowRegistry:
         Tags go first so that an alias never points at a version without its gate record.
         Returns the version the alias pointed to before, or None.
         """
-        with self._client() as client:
-            get_model_version(client, self.tracking_uri, name, version)
-            previous = self._alias_version(client, name, alias)
-            self._write_tags(client, name, version, tags)
-            self._move_alias(client, name, version, alias)
-        return previous
+        def write() -> str | None:
+            with self._client() as client:
+                get_model_version(client, self.tracking_uri, name, version)
+                previous = self._alias_version(client, name, alias)
+                self._write_tags(client, name, version, tags)
+                self._move_alias(client, name, version, alias)
+            return previous
+
+        # Past the deadline a write may still land: the message says so rather than "not moved".
+        return self._bounded(write, PromotionError,
+                             f"promoting {name} version {version} to alias {alias!r} did not "
+                             "finish, so the alias may or may not have moved")
+
+    def _bounded(self, call: Callable[[], T],
+                 error: type[InfrastructureError] = EvidenceSourceError, context: str = "") -> T:
+        return call_registry(self.tracking_uri, self.deadline, call, error, context)
 
     def restore_alias(self, name: str, alias: str, version: str | None) -> None:
         """Point ``alias`` back at ``version``, or remove it when it was not set (undoing a
@@ -58,6 +85,7 @@ class MlflowRegistry:
     @contextmanager
     def _client(self) -> Iterator[MlflowClient]:
         with registry_errors(self.tracking_uri, EvidenceSourceError):
+            check_tracking_uri(self.tracking_uri)
             require_sqlite_file(self.tracking_uri)
             yield mlflow_client(self.tracking_uri)
 
