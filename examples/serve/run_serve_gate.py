@@ -46,7 +46,7 @@ from gatekeeper.probe.mlflow_log import (  # noqa: E402
     resolve_target,
 )
 from gatekeeper.probe.requests_mix import RequestMix, load_mix  # noqa: E402
-from gatekeeper.probe.run import json_safe  # noqa: E402
+from gatekeeper.render.probe import json_safe  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 GATEKEEPER = Path(sys.executable).parent / "gatekeeper"

@@ -1,16 +1,20 @@
 """`gatekeeper probe`: the command-line adapter of :mod:`gatekeeper.probe.run`.
 
-It turns flags into a :class:`~gatekeeper.probe.run.ProbeRequest` (a bad flag is one line
-naming the flag, exit 2), calls :func:`~gatekeeper.probe.run.run_probe`, prints the summary and
-returns the outcome's exit code. The probe's modules (aiohttp, matplotlib, MLflow) are imported
+It turns flags into a :class:`~gatekeeper.probe.run.ProbeRequest` holding the request type of
+the chosen mode (a bad flag is one line naming the flag, exit 2), calls
+:func:`~gatekeeper.probe.run.run_probe` with a sink that writes the rendered files into
+``--out`` (atomically, before MLflow stores them), prints the rendered summary and returns the
+outcome's exit code. The probe's modules (aiohttp, matplotlib, MLflow) are imported
 only when the command runs, so ``gatekeeper --help`` stays light.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,13 +25,14 @@ from click.core import ParameterSource
 
 from gatekeeper.cli.options import option
 from gatekeeper.common.durations import parse_seconds, positive_seconds
-from gatekeeper.errors import InvalidInputError, ValidationError
+from gatekeeper.errors import InfrastructureError, InvalidInputError, ValidationError
 
 if TYPE_CHECKING:
     from gatekeeper.load.costmodel import CostModel
-    from gatekeeper.probe.modes import CapacitySpec, ImportSpec
+    from gatekeeper.probe.modes import ImportRun, ModeRequest, SearchBounds, Sending
     from gatekeeper.probe.requests_mix import RequestMix
-    from gatekeeper.probe.run import ProbeRequest, ScheduleKind, ScheduleSpec, VersionLink
+    from gatekeeper.probe.run import ProbeOutcome, ProbeRequest, VersionLink
+    from gatekeeper.probe.schedule import ScheduleKind, ScheduleSpec
 
 STEP = re.compile(r"^([^@]+)@(\d+(?:\.\d+)?)$")
 RATED = ("fixed", "poisson", "ramp")
@@ -116,34 +121,82 @@ def probe_command(ctx: click.Context, /, url: str | None, **options: Any) -> int
     """
     from gatekeeper.probe.progress import progress_for
     from gatekeeper.probe.run import run_probe
+    from gatekeeper.render.probe import result_json, summary_lines
 
     given = frozenset(name for name in options
                       if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT)
-    outcome = run_probe(build_request(url, options, given), progress_for(sys.stderr))
-    for line in outcome.summary_lines():
+    request = build_request(url, options, given)
+    out = options["out"] or default_out()
+    outcome = run_probe(request, progress_for(sys.stderr), lambda done: write_files(done, out))
+    if outcome.logged:  # again, now naming the MLflow run
+        write_atomic(out / "result.json", result_json(outcome).encode())
+    for line in summary_lines(outcome):
         click.echo(line)
     return int(outcome.exit_code)
+
+
+def write_files(outcome: ProbeOutcome, folder: Path) -> tuple[Path, ...]:
+    """Every rendered file of ``outcome`` into ``folder``; their paths, in order."""
+    from gatekeeper.render.probe import render_files
+
+    written = []
+    for name, data in render_files(outcome).items():
+        write_atomic(folder / name, data)
+        written.append(folder / name)
+    return tuple(written)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` so a reader sees the old file or the whole new one, never half."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InfrastructureError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def build_request(url: str | None, o: dict[str, Any], given: frozenset[str] = frozenset()
                   ) -> ProbeRequest:
     """The validated request the flags describe (``given``: the flags set, not defaulted)."""
-    from gatekeeper.probe.engine import Limits
-    from gatekeeper.probe.requests_mix import RequestMix
-    from gatekeeper.probe.run import ProbeRequest, ScheduleSpec
+    from gatekeeper.probe.run import ProbeRequest
 
-    imported = import_spec(o, given)
+    imported = import_run(o, given)
     link = version_link(o["model"], o["version"], o["alias"], o["tracking_uri"])
     if imported is not None:
-        return ProbeRequest(url or str(imported.path), RequestMix(()), str(imported.path),
-                            ScheduleSpec("fixed", 0.0), 0.0, Limits(), 0, o["min_samples"],
-                            o["out"] or default_out(), o["max_error_rate"], link,
-                            imported=imported)
+        return ProbeRequest(url or str(imported.path), imported, o["min_samples"],
+                            o["max_error_rate"], link)
     if url is None:
         raise InvalidInputError("URL is required, unless --import-k6 or --import-locust")
+    return ProbeRequest(url, sending_mode(o, given), o["min_samples"], o["max_error_rate"],
+                        link)
+
+
+def sending_mode(o: dict[str, Any], given: frozenset[str]) -> ModeRequest:
+    """The request of a mode that sends load: a plain run, a capacity search or a cache proof."""
+    from gatekeeper.probe.modes import CacheProof, CapacitySearch, PlainRun
+
     if o["workers"] != 1 and o["engine"] != "locust":
         raise InvalidInputError("--workers: applies to --engine locust only")
-    capacity = capacity_spec(o, given)
+    search = search_settings(o, given)
+    sending = sending_settings(o)
+    if search is None:
+        return PlainRun(sending, o["engine"], o["workers"])
+    bounds, prices = search
+    if o["find_capacity"]:
+        return CapacitySearch(sending, bounds, prices)
+    if prices is None:
+        raise InvalidInputError("--cache-proof needs --cost-model or --playbook")
+    return CacheProof(sending, bounds, prices, o["redis_url"])
+
+
+def sending_settings(o: dict[str, Any]) -> Sending:
+    """The mix, schedule, warm-up and bounds of the load."""
+    from gatekeeper.probe.engine import Limits
+    from gatekeeper.probe.modes import Sending
+
     mix, source = request_mix(o["mix"], o["endpoints"])
     plan = schedule_spec(o["schedule"], o["rate"], o["rate_to"], o["steps"],
                          parse_seconds(o["duration"], "--duration"), mix)
@@ -154,20 +207,16 @@ def build_request(url: str | None, o: dict[str, Any], given: frozenset[str] = fr
     limits = Limits(max_duration_s=plan.duration_s, max_requests=o["max_requests"],
                     timeout_s=positive_seconds(o["timeout"], "--timeout"),
                     connections=o["connections"])
-    return ProbeRequest(url, mix, source, plan, warmup, limits, o["seed"], o["min_samples"],
-                        o["out"] or default_out(), o["max_error_rate"], link,
-                        engine=o["engine"], workers=o["workers"],
-                        capacity=capacity if o["find_capacity"] else None,
-                        cache_proof=capacity if o["cache_proof"] else None)
+    return Sending(mix, source, plan, warmup, limits, o["seed"])
 
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def import_spec(o: dict[str, Any], given: frozenset[str]) -> ImportSpec | None:
+def import_run(o: dict[str, Any], given: frozenset[str]) -> ImportRun | None:
     """``--import-k6`` / ``--import-locust``; None when neither is given."""
-    from gatekeeper.probe.modes import ImportSpec
+    from gatekeeper.probe.modes import ImportRun
 
     k6, locust = o["import_k6"], o["import_locust"]
     if k6 is None and locust is None:
@@ -185,12 +234,15 @@ def import_spec(o: dict[str, Any], given: frozenset[str]) -> ImportSpec | None:
     rate = o["target_rps"]
     if rate is not None and not (rate > 0 and math.isfinite(rate)):
         raise InvalidInputError(f"--target-rps: must be a positive number, got {rate:g}")
-    return ImportSpec("k6" if k6 is not None else "locust", k6 or locust, rate)
+    return ImportRun("k6" if k6 is not None else "locust", k6 or locust, rate)
 
 
-def capacity_spec(o: dict[str, Any], given: frozenset[str]) -> CapacitySpec | None:
-    """The search settings of ``--find-capacity`` or ``--cache-proof``; refuses them elsewhere."""
-    from gatekeeper.probe.modes import UNBOUNDED_RATE, CapacitySpec
+def search_settings(o: dict[str, Any], given: frozenset[str]
+                    ) -> tuple[SearchBounds, CostModel | None] | None:
+    """The bounds and prices of ``--find-capacity`` or ``--cache-proof``; refuses them
+    elsewhere."""
+    from gatekeeper.probe.modes import SearchBounds
+    from gatekeeper.probe.modes.search import UNBOUNDED_RATE
 
     mode = ("--find-capacity" if o["find_capacity"] else
             "--cache-proof" if o["cache_proof"] else None)
@@ -216,14 +268,13 @@ def capacity_spec(o: dict[str, Any], given: frozenset[str]) -> CapacitySpec | No
     prices = cost_model(o["cost_model"], o["playbook"])
     if prices is None and o["cache_proof"]:
         raise InvalidInputError("--cache-proof needs --cost-model or --playbook")
-    return CapacitySpec(slo, max_rate or UNBOUNDED_RATE, o["max_steps"] or 8, prices,
-                        o["redis_url"])
+    return SearchBounds(slo, max_rate or UNBOUNDED_RATE, o["max_steps"] or 8), prices
 
 
 def cost_model(path: Path | None, playbook: Path | None) -> CostModel | None:
     """The cost model of ``--cost-model`` or of ``--playbook`` (at most one of them)."""
     from gatekeeper.load.playbook import load_playbook
-    from gatekeeper.probe.modes import load_cost_model
+    from gatekeeper.probe.modes.search import load_cost_model
 
     if path is not None and playbook is not None:
         raise InvalidInputError("give one of --cost-model or --playbook, not both")
@@ -270,7 +321,7 @@ def endpoint_mix(specs: Sequence[str]) -> RequestMix:
 def schedule_spec(kind: str, rate: float | None, rate_to: float | None, steps: str | None,
                   duration_s: float, mix: RequestMix) -> ScheduleSpec:
     """The schedule; each kind takes exactly the flags that mean something to it."""
-    from gatekeeper.probe.run import ScheduleSpec
+    from gatekeeper.probe.schedule import ScheduleSpec
 
     refuse_flags(kind, rate=rate, rate_to=rate_to, steps=steps)
     if (kind == "replay") != mix.is_replay:

@@ -9,16 +9,18 @@ recorded beside it. Send lag (actual - intended) shows whether the engine held i
 from __future__ import annotations
 
 import asyncio
-import enum
 import os
 import selectors
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
 
-from gatekeeper.probe.requests_mix import MixRequest, Planned
+from gatekeeper.probe.exchange import Connection, Exchange, ResponseHook, StatusClass, exchange
+from gatekeeper.probe.requests_mix import Planned
+
+__all__ = ["Engine", "Limits", "ResponseHook", "RunRecord", "Sample", "StatusClass", "run_plan"]
 
 # Start the clock a little after setup so the first requests are not late by construction.
 START_LEAD_S = 0.05
@@ -28,20 +30,12 @@ YIELD_EVERY = 32
 # descriptors others open while the engine runs (a target in the same process, log files).
 SELECT_FD_LIMIT = 1024
 SELECT_FD_SPARE = 64
+# How long after the last request's timeout a run may still take to wind down.
+END_GRACE_S = 1.0
 # Selectors whose timeouts are whole milliseconds, rounded up: every timer wakes up to 1 ms late.
 COARSE_SELECTORS = ("EpollSelector", "PollSelector", "DevpollSelector")
 
 T = TypeVar("T")
-
-
-class StatusClass(enum.Enum):
-    """How one request ended."""
-
-    OK = "ok"  # 2xx
-    TIMEOUT = "timeout"  # no complete answer within the per-request timeout
-    SERVER_ERROR = "5xx"
-    CLIENT_ERROR = "4xx"  # 4xx, or any other non-2xx: redirects are never followed
-    CONNECTION = "connection"  # refused, reset, closed before a full answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +48,7 @@ class Sample:
     ended_s: float
     status: StatusClass
     response_bytes: int = 0
+    first_byte_s: float | None = None  # the answer's head arrived (None: it never did)
 
     @property
     def latency_s(self) -> float:
@@ -70,10 +65,20 @@ class Sample:
         """How late the engine sent it (scheduling delay plus waiting for a free connection)."""
         return self.sent_s - self.intended_s
 
+    @classmethod
+    def of(cls, endpoint: str, offset_s: float, done: Exchange, start: float) -> Sample:
+        """The sample of one exchange; times from ``start``. A request that got no
+        connection in time was never sent: its send time is when it gave up."""
+        sent = done.last_byte_s if done.acquired_s is None else done.acquired_s
+        first = None if done.first_byte_s is None else done.first_byte_s - start
+        return cls(endpoint, offset_s, sent - start, done.last_byte_s - start, done.status,
+                   done.body_bytes, first)
+
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds of one run. A run never exceeds ``max_duration_s + timeout_s`` of wall time."""
+    """Bounds of one run. A run never exceeds ``max_duration_s + timeout_s`` of wall time (plus
+    ``END_GRACE_S``): the timeout covers the wait for a free connection."""
 
     max_duration_s: float = 60.0
     max_requests: int = 100_000
@@ -88,10 +93,6 @@ class RunRecord:
     url: str
     samples: tuple[Sample, ...]
     planned: int
-
-
-#: Called with each answer's headers (case-insensitive keys) as soon as they arrive.
-ResponseHook = Callable[[Mapping[str, str]], None]
 
 
 @dataclass
@@ -114,8 +115,8 @@ class Engine:
         connector = aiohttp.TCPConnector(limit=self.limits.connections, ttl_dns_cache=None)
         async with aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                          headers=dict(self.headers)) as session:
-            self._session = session
-            self._slots = asyncio.Semaphore(self.limits.connections)
+            self._conn = Connection(session, asyncio.Semaphore(self.limits.connections),
+                                    self.url, self.limits.timeout_s, self.on_response)
             return await self.dispatch(plan)
 
     async def dispatch(self, plan: Iterable[Planned]) -> int:
@@ -132,7 +133,7 @@ class Engine:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             count += 1
-        await asyncio.gather(*tasks)
+        await settle(tasks, self.limits.timeout_s + END_GRACE_S)
         return count
 
     async def wait_until(self, when: float, count: int) -> None:
@@ -144,41 +145,20 @@ class Engine:
             await asyncio.sleep(0)
 
     async def send(self, item: Planned) -> None:
-        """Send one request once a connection slot is free; append its sample."""
-        loop = asyncio.get_running_loop()
-        async with self._slots:
-            sent = loop.time()
-            status, size = await self.exchange(item.request)
-            ended = loop.time()
-        self.samples.append(Sample(item.request.endpoint, item.offset_s, sent - self._start,
-                                   ended - self._start, status, size))
-
-    async def exchange(self, request: MixRequest) -> tuple[StatusClass, int]:
-        """One HTTP exchange, classified; the body is read in full before it counts as ended."""
-        headers = {"Content-Type": "application/json"} if request.body is not None else None
-        try:
-            async with asyncio.timeout(self.limits.timeout_s):
-                async with self._session.request(
-                    request.method, self.url + request.path, data=request.body,
-                    headers=headers, allow_redirects=False,
-                ) as response:
-                    if self.on_response is not None:
-                        self.on_response(response.headers)
-                    body = await response.read()
-        except TimeoutError:
-            return StatusClass.TIMEOUT, 0
-        except (aiohttp.ClientError, OSError):
-            return StatusClass.CONNECTION, 0
-        return classify(response.status), len(body)
+        """One exchange (waiting for a connection counts against its timeout); its sample."""
+        done = await exchange(self._conn, item.request, self._start + item.offset_s)
+        self.samples.append(Sample.of(item.request.endpoint, item.offset_s, done, self._start))
 
 
-def classify(status: int) -> StatusClass:
-    """The class of an HTTP status code."""
-    if 200 <= status < 300:
-        return StatusClass.OK
-    if status >= 500:
-        return StatusClass.SERVER_ERROR
-    return StatusClass.CLIENT_ERROR
+async def settle(tasks: set[asyncio.Task[None]], within_s: float) -> None:
+    """Wait for the last requests; each ends by its own timeout, and ``within_s`` is the
+    backstop: whatever is still running then is cancelled (and leaves no sample)."""
+    if not tasks:
+        return
+    _, late = await asyncio.wait(set(tasks), timeout=within_s)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
 
 
 def run_plan(url: str, plan: Iterable[Planned], limits: Limits,

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import yaml
 
@@ -533,3 +533,18 @@ def classify_error(message: str) -> str:
     if CONNECTION.search(message):
         return "connection"
     return UNCLASSIFIED
+
+
+class Importer(Protocol):
+    """Read another tool's results at ``path`` into a report labelled ``url``."""
+
+    def __call__(self, path: Path, /, *, target_rps: float | None = None,
+                 policy: HoldPolicy | None = None, url: str = "") -> ProbeReport: ...
+
+
+ImportKind = Literal["k6", "locust"]
+
+IMPORTERS: dict[ImportKind, Importer] = {
+    "k6": import_k6_summary,
+    "locust": import_locust_csv,
+}

@@ -6,12 +6,14 @@ saw too few samples, is ``error`` — never a pass (``verdict_ok``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gatekeeper.probe.engine import RunRecord, Sample, StatusClass
 from gatekeeper.probe.histogram import PERCENTILE_METHOD, Histogram
+from gatekeeper.probe.timeline import Timeline, no_timeline
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p99_9": 0.999}
 
@@ -114,6 +116,15 @@ class ProbeReport:
 
 
 @dataclass(frozen=True)
+class EngineReport(ProbeReport):
+    """What an engine returns: the report, plus what only per-request samples give (the
+    per-second timeline and the mean body size); engines that keep none leave them empty."""
+
+    timeline: Timeline = field(default_factory=lambda: no_timeline(0.0))
+    response_bytes: float = 0.0
+
+
+@dataclass(frozen=True)
 class Window:
     """The measured span of the whole run: intended and actual send times after warm-up."""
 
@@ -175,3 +186,12 @@ def count_errors(samples: Sequence[Sample]) -> dict[str, int]:
     """Failed requests by class, every class present (zero included) so reports line up."""
     classes = [c for c in StatusClass if c is not StatusClass.OK]
     return {c.value: sum(1 for s in samples if s.status is c) for c in classes}
+
+
+def format_ms(value: float) -> str:
+    """Milliseconds at a precision that reads well from 0.05 ms to minutes."""
+    if math.isnan(value):
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"

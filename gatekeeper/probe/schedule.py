@@ -9,6 +9,12 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from gatekeeper.probe.requests_mix import Planned, RequestMix
+
+ScheduleKind = Literal["fixed", "poisson", "ramp", "steps", "replay"]
 
 
 def fixed_rate(rate: float, duration_s: float) -> Iterator[float]:
@@ -84,3 +90,47 @@ def check_positive(**values: float) -> None:
     for name, value in values.items():
         if not (value > 0 and math.isfinite(value)):
             raise ValueError(f"{name} must be a positive number, got {value}")
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """When requests are meant to be sent. ``phases`` are ``(duration_s, rate)`` for steps."""
+
+    kind: ScheduleKind
+    duration_s: float
+    rate: float | None = None
+    rate_to: float | None = None
+    phases: tuple[tuple[float, float], ...] = ()
+
+    def plan(self, mix: RequestMix, seed: int) -> Iterator[Planned]:
+        """The requests of the run paired with their intended send offsets."""
+        if self.kind == "replay":
+            return mix.replay_plan()
+        return mix.plan(self.offsets(seed), seed)
+
+    def offsets(self, seed: int) -> Iterator[float]:
+        rate = self.rate or 0.0
+        match self.kind:
+            case "fixed":
+                return fixed_rate(rate, self.duration_s)
+            case "poisson":
+                return poisson(rate, self.duration_s, seed)
+            case "ramp":
+                return ramp(rate, self.rate_to or 0.0, self.duration_s)
+            case "steps":
+                return steps(self.phases)
+            case "replay":
+                raise ValueError("replay takes its offsets from the mix")
+
+    def describe(self) -> str:
+        """``fixed 200/s for 10 s``, ``ramp 100/s to 800/s for 30 s``, ..."""
+        span = f"for {self.duration_s:g} s"
+        match self.kind:
+            case "ramp":
+                return f"ramp {self.rate:g}/s to {self.rate_to:g}/s {span}"
+            case "steps":
+                return "steps " + ", ".join(f"{d:g} s at {r:g}/s" for d, r in self.phases)
+            case "replay":
+                return f"replay of recorded arrivals ({span})"
+            case _:
+                return f"{self.kind} {self.rate:g}/s {span}"

@@ -225,7 +225,7 @@ def test_bad_mix_file_names_file_and_line(tmp_path: Path,
     (["ftp://127.0.0.1/x", "--endpoint", "a", "--rate", "1"],
      "gatekeeper: error: URL: 'ftp://127.0.0.1/x' is not an http:// or https:// URL"),
     (["http://user:pw@127.0.0.1:9", "--endpoint", "a", "--rate", "1"],
-     "gatekeeper: error: URL: 'http://user:pw@127.0.0.1:9' has a query, fragment or "
+     "gatekeeper: error: URL: 'http://***@127.0.0.1:9' has a query, fragment or "
      "credentials"),
     (["http://127.0.0.1:9", "--rate", "1"],
      "gatekeeper: error: give exactly one of --mix or --endpoint"),

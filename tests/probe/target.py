@@ -25,11 +25,15 @@ from gatekeeper.probe.engine import precise_loop
 
 @dataclass(frozen=True)
 class Reply:
-    """What to do with one request: wait ``delay_s``, then answer ``status`` or hang up."""
+    """What to do with one request: wait ``delay_s``, then answer ``status`` or hang up.
+
+    ``chunks``: stream the body instead (chunked transfer encoding), each ``(delay_s, data)``
+    written after its own delay, like an LLM's token stream."""
 
     status: int = 200
     delay_s: float = 0.0
     hang_up: bool = False
+    chunks: tuple[tuple[float, bytes], ...] = ()
 
 
 # (request number from 0, path) -> reply
@@ -117,7 +121,20 @@ class Target:
             await asyncio.sleep(reply.delay_s)
         if reply.hang_up:
             return False
+        if reply.chunks:
+            await self._stream(writer, reply)
+            return True
         writer.write(b"HTTP/1.1 %d X\r\nContent-Length: 2\r\nContent-Type: application/json"
                      b"\r\n\r\n{}" % reply.status)
         await writer.drain()
         return True
+
+    async def _stream(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
+        writer.write(b"HTTP/1.1 %d X\r\nTransfer-Encoding: chunked\r\n\r\n" % reply.status)
+        await writer.drain()
+        for delay_s, data in reply.chunks:
+            await asyncio.sleep(delay_s)
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()

@@ -39,8 +39,10 @@ from gatekeeper.probe.importers import (
     build_report,
     read_locust_csv,
 )
-from gatekeeper.probe.report import HoldPolicy, ProbeReport
+from gatekeeper.probe.progress import Progress
+from gatekeeper.probe.report import EngineReport, HoldPolicy
 from gatekeeper.probe.requests_mix import MixRequest, Planned
+from gatekeeper.probe.timeline import no_timeline
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PROFILE_ENV = "GATEKEEPER_LOCUST_PROFILE"  # read by locustfile.py
@@ -132,8 +134,11 @@ def check_one_method(requests: Iterable[MixRequest]) -> None:
 
 
 def run_locust(url: str, plan: Iterable[Planned], limits: Limits, policy: HoldPolicy, *,
-               workers: int = 1, user_rate: float = USER_RATE) -> ProbeReport:
-    """Run the plan on Locust (one master, ``workers`` workers) against ``url`` only."""
+               workers: int = 1, progress: Progress | None = None,
+               user_rate: float = USER_RATE) -> EngineReport:
+    """Run the plan on Locust (one master, ``workers`` workers) against ``url`` only.
+
+    No per-request samples come back (no timeline, no live progress: ``progress`` is unused)."""
     if workers < 1:
         raise InvalidInputError(f"workers must be at least 1, got {workers}")
     if importlib.util.find_spec("locust") is None:
@@ -151,7 +156,9 @@ def run_locust(url: str, plan: Iterable[Planned], limits: Limits, policy: HoldPo
     # Users send only within the plan's window (locustfile.py), so the measured requests were
     # all sent within its measured part: a shortfall is a rate not held.
     measured_s = max(profile.plan_s - profile.warmup_s, 0.0)
-    return build_report(tallies, measured_s, profile.targets, policy, url.rstrip("/"), METHOD)
+    report = build_report(tallies, measured_s, profile.targets, policy, url.rstrip("/"), METHOD)
+    return EngineReport(report.url, report.endpoints, report.percentile_method,
+                        no_timeline(policy.warmup_s))
 
 
 def locust_commands(url: str, folder: Path, profile: LocustProfile, workers: int, port: int

@@ -1,9 +1,8 @@
-"""The probe's pictures and its HTML page: pure renderers that return bytes or text.
+"""The probe's pictures: pure renderers that return PNG bytes.
 
 - ``latency_png``: the latency histogram of each endpoint type (log scales, percentile marks).
 - ``percentiles_png``: p50/p95/p99 per one-second window, above the request rate per second
   (intended vs actually sent) and errors, so a stall or a generator falling behind shows.
-- ``report_html``: one self-contained page: both pictures inline (base64 PNG) and the table.
 
 matplotlib is imported inside the functions that draw (only ``gatekeeper probe`` pays for it)
 and used through ``Figure`` objects, never ``pyplot``, so no global state or GUI backend.
@@ -11,18 +10,13 @@ and used through ``Figure`` objects, never ``pyplot``, so no global state or GUI
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gatekeeper.probe.engine import Sample, StatusClass
 from gatekeeper.probe.histogram import Histogram
-from gatekeeper.probe.report import EndpointReport, ProbeReport
+from gatekeeper.probe.report import EndpointReport, ProbeReport, format_ms
+from gatekeeper.probe.timeline import Timeline
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -37,55 +31,6 @@ MARKS = (("p50", "#2b8a3e"), ("p95", "#e67700"), ("p99", "#c92a2a"), ("p99_9", "
 LINES = (("p50_ms", "p50", "#2b8a3e"), ("p95_ms", "p95", "#e67700"),
          ("p99_ms", "p99", "#c92a2a"))
 NOT_HELD = "target rate NOT held"
-
-
-# The series the percentile plot draws (also saved in result.json) -------------------------
-
-
-@dataclass(frozen=True)
-class Second:
-    """One one-second window of a run, by intended send time (sent: by actual send time)."""
-
-    second: int
-    intended: int
-    sent: int
-    ok: int
-    errors: int
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-
-
-@dataclass(frozen=True)
-class Timeline:
-    """Per-second windows of a whole run, warm-up included (``warmup_s`` marks its end)."""
-
-    seconds: tuple[Second, ...]
-    warmup_s: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"warmup_s": self.warmup_s, "window_s": 1,
-                "seconds": [asdict(s) for s in self.seconds]}
-
-
-def build_timeline(samples: Sequence[Sample], warmup_s: float) -> Timeline:
-    """Group every sample into one-second windows of the run."""
-    by_intended: dict[int, list[Sample]] = defaultdict(list)
-    sent: dict[int, int] = defaultdict(int)
-    for sample in samples:
-        by_intended[int(sample.intended_s)].append(sample)
-        sent[int(sample.sent_s)] += 1
-    last = max([*by_intended, *sent], default=-1)
-    return Timeline(tuple(window(n, by_intended.get(n, []), sent.get(n, 0))
-                          for n in range(last + 1)), warmup_s)
-
-
-def window(second: int, samples: Sequence[Sample], sent: int) -> Second:
-    """One window: counts, and latency percentiles of its ``ok`` answers (None without any)."""
-    ok = [s.latency_s for s in samples if s.status is StatusClass.OK]
-    histogram = Histogram.of(ok)
-    marks = [histogram.percentile(q) * 1000 if ok else None for q in (0.5, 0.95, 0.99)]
-    return Second(second, len(samples), sent, len(ok), len(samples) - len(ok), *marks)
 
 
 # Pictures ---------------------------------------------------------------------------------
@@ -215,60 +160,6 @@ def png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def format_ms(value: float) -> str:
-    """Milliseconds at a precision that reads well from 0.05 ms to minutes."""
-    if math.isnan(value):
-        return "-"
-    if value >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
-
-
-# The HTML page ----------------------------------------------------------------------------
-
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #212529; }
-table { border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }
-th, td { border: 1px solid #dee2e6; padding: 0.3em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-.bad { color: #c92a2a; font-weight: 600; }
-.ok { color: #2b8a3e; font-weight: 600; }
-img { max-width: 100%; }
-.note { color: #495057; font-size: 0.9em; }
-"""
-COLUMNS = ("endpoint", "ok samples", "target/s", "achieved/s", "rate held", "p50 ms", "p90 ms",
-           "p95 ms", "p99 ms", "p99.9 ms", "max ms", "service p99 ms", "error rate",
-           "errors by class")
-
-
-def report_html(report: ProbeReport, facts: Sequence[tuple[str, str]],
-                problems: Sequence[str], latency: bytes | None, percentiles: bytes | None
-                ) -> str:
-    """The page: ``facts`` (label, value) on top, the verdict, the table, both pictures.
-
-    A picture given as None (nothing to draw: see :func:`has_histogram`) is replaced by a note
-    saying why, so a report from Locust or an imported file still renders."""
-    verdict = ('<p class="ok">Evidence usable.</p>' if not problems else
-               '<p class="bad">Evidence NOT usable:</p><ul>'
-               + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul>")
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>gatekeeper probe: {html.escape(report.url)}</title>",
-        f"<style>{STYLE}</style></head><body>",
-        f"<h1>gatekeeper probe: {html.escape(report.url)}</h1>",
-        "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                            for k, v in facts) + "</table>",
-        verdict, endpoint_table(report.endpoints),
-        f'<p class="note">Percentiles: {html.escape(report.percentile_method)}. Latency is '
-        "measured from each request's intended send time (coordinated-omission corrected); "
-        "service time from its actual send. Warm-up excluded.</p>",
-        "<h2>Latency histogram</h2>",
-        image(latency, "latency histogram per endpoint type") if latency else NO_HISTOGRAM,
-        "<h2>Percentiles over time</h2>",
-        image(percentiles, "p50, p95, p99 per second") if percentiles else NO_TIMELINE,
-        "</body></html>", ""])
-
-
 def has_histogram(report: ProbeReport) -> bool:
     """False when requests were measured but no raw histogram came with them (Locust, k6 and
     Locust imports report percentiles only): there is nothing to draw."""
@@ -279,33 +170,3 @@ def has_histogram(report: ProbeReport) -> bool:
 def has_timeline(timeline: Timeline) -> bool:
     """False when the engine kept no per-request samples (Locust, imports)."""
     return bool(timeline.seconds)
-
-
-NO_HISTOGRAM = ('<p class="note">No latency histogram: this report\'s source gives '
-                'percentiles only (see the table), not the raw distribution.</p>')
-NO_TIMELINE = ('<p class="note">No percentiles over time: this report\'s source kept no '
-               'per-request times.</p>')
-
-
-def endpoint_table(endpoints: Iterable[EndpointReport]) -> str:
-    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
-    rows = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row_cells(e)) + "</tr>"
-                   for e in endpoints)
-    return f"<table><tr>{head}</tr>{rows}</table>"
-
-
-def row_cells(e: EndpointReport) -> list[str]:
-    """The table cells of one endpoint type, HTML-escaped."""
-    lat = e.latency
-    held = '<span class="ok">yes</span>' if e.held_target_rate else '<span class="bad">NO</span>'
-    errors = ", ".join(f"{k} {v:,}" for k, v in e.errors.items() if v) or "none"
-    return [html.escape(e.endpoint), f"{e.samples:,}", f"{e.target_rps:,.1f}",
-            f"{e.achieved_rps:,.1f}", held,
-            *(format_ms(v * 1000) for v in (lat.p50, lat.p90, lat.p95, lat.p99, lat.p99_9,
-                                             lat.max, e.service.p99)),
-            f"{e.error_rate:.2%}", html.escape(errors)]
-
-
-def image(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'

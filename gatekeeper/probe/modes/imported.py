@@ -1,0 +1,50 @@
+"""``--import-k6`` / ``--import-locust``: send nothing, read another tool's results through the
+``IMPORTERS`` registry into a report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from gatekeeper.probe.engine import Limits
+from gatekeeper.probe.importers import IMPORTERS, ImportKind
+from gatekeeper.probe.modes.interface import Measured, Sending
+from gatekeeper.probe.progress import Progress
+from gatekeeper.probe.requests_mix import RequestMix
+from gatekeeper.probe.schedule import ScheduleSpec
+from gatekeeper.probe.timeline import no_timeline
+
+WHAT: dict[ImportKind, str] = {"k6": "k6 summary", "locust": "Locust CSV statistics"}
+
+
+def no_sending(path: Path) -> Sending:
+    """An import's settings: nothing was sent, so the defaults stand (result.json keeps them)."""
+    return Sending(RequestMix(()), str(path), ScheduleSpec("fixed", 0.0), 0.0, Limits(), 0)
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    """``--import-k6 FILE`` or ``--import-locust PREFIX``, at a stated ``--target-rps``."""
+
+    mode: ClassVar[str] = "import"
+    sends: ClassVar[bool] = False
+    engine: ClassVar[str] = "builtin"
+    workers: ClassVar[int] = 1
+    kind: ImportKind
+    path: Path
+    target_rps: float | None
+    sending: Sending = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sending", no_sending(self.path))
+
+    def describe(self) -> str:
+        rate = "no target rate" if self.target_rps is None else f"target {self.target_rps:g}/s"
+        return f"import of {WHAT[self.kind]} {self.path} ({rate})"
+
+
+def measure_import(request: ImportRun, url: str, progress: Progress) -> Measured:
+    """The file as a report; ``url`` labels the target in it (the URL, else the file)."""
+    report = IMPORTERS[request.kind](request.path, target_rps=request.target_rps, url=url)
+    return Measured(report, no_timeline(0.0))
