@@ -205,7 +205,7 @@ def parse_answer(url: str, promql: str, data: Any) -> PromAnswer:
     never an empty answer a check might read as zero. So is any malformed part of it."""
     kind = data.get("resultType") if isinstance(data, dict) else None
     result = data.get("result") if isinstance(data, dict) else None
-    if kind not in {"scalar", "vector"} or not isinstance(result, list):
+    if kind not in ("scalar", "vector") or not isinstance(result, list):
         shape = kind if isinstance(kind, str) and kind else "malformed"
         raise EvidenceSourceError(f"Prometheus at {shown(url)} answered a {shape} result to "
                                   f"`{promql}`: expected an instant vector or a scalar")
