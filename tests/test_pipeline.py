@@ -3,13 +3,17 @@ promotion only on a pass, fail closed when the audit log cannot be written."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gatekeeper.decide.result import Decision
 from gatekeeper.evaluate.interface import Status
-from gatekeeper.pipeline import Adapters, GateRequest, run_gate
+from gatekeeper.pipeline import Adapters, GateRequest, RolledBackError, run_gate, run_promote
 from gatekeeper.record import AuditLog, AuditWriteError, Identity
 from tests.fakes import FakeRegistry, FakeSource, version
 
@@ -110,3 +114,45 @@ def test_collects_only_what_the_milestone_needs(audit: AuditLog) -> None:
     gate(source, audit, FakeRegistry(), "poc")
     assert source.requests[0].artifacts is False
     assert source.requests[0].baseline_aliases == frozenset()
+
+
+def test_a_decision_stamped_in_the_future_does_not_promote(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    ahead = AuditLog(path, clock=lambda: datetime.now(UTC) + timedelta(hours=2))
+    source, registry = FakeSource({"2": version("2", GOOD)}), FakeRegistry()
+    assert gate(source, ahead, registry, "poc", promote=False).decision is Decision.PASS
+    request = GateRequest(PLAYBOOK, "tiny", "2", None, "poc")
+    outcome = run_promote(request, Adapters(source, AuditLog(path), registry, IDENTITY),
+                          max_age=timedelta(days=1), now=datetime.now(UTC) + timedelta(hours=3))
+    assert outcome.promoted is None
+    assert outcome.reason.endswith("is stamped in the future")
+    assert registry.aliases == {}
+
+
+def test_promotion_is_moved_back_when_its_record_cannot_be_written(tmp_path: Path) -> None:
+    class FailsSecondAppend(AuditLog):
+        """A real log whose disk fills up right after the decision is written."""
+
+        appended = 0
+
+        @contextmanager
+        def session(self) -> Iterator[Any]:
+            with super().session() as real:
+                outer = self
+
+                class Session:
+                    def append(self, entry: Any) -> Any:
+                        outer.appended += 1
+                        if outer.appended > 1:
+                            raise AuditWriteError("audit log x: cannot write: No space left")
+                        return real.append(entry)
+
+                yield Session()
+
+    registry = FakeRegistry(aliases={"poc-ok": "1"})
+    with pytest.raises(RolledBackError) as caught:
+        gate(FakeSource({"2": version("2", GOOD)}), FailsSecondAppend(tmp_path / "a.jsonl"),
+             registry, "poc")
+    assert registry.aliases == {"poc-ok": "1"}
+    assert str(caught.value).endswith("alias 'poc-ok' was moved back (version 1): nothing was "
+                                      "promoted")

@@ -46,9 +46,16 @@ def tracking_uri_option(func: F) -> F:
 
 
 def audit_log_option(func: F) -> F:
-    return option("--audit-log", type=click.Path(dir_okay=False, path_type=Path),
-                  default=str(DEFAULT_PATH), show_default=True,
+    return option("--audit-log", type=click.Path(dir_okay=False, path_type=str),
+                  default=str(DEFAULT_PATH), show_default=True, callback=non_empty_path,
                   help="The audit log.")(func)
+
+
+def non_empty_path(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
+    """An empty path would silently mean the working folder."""
+    if not value.strip():
+        raise click.BadParameter("the path is empty")
+    return Path(value)
 
 
 def policies_option(func: F) -> F:
