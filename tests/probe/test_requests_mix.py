@@ -64,3 +64,47 @@ def test_mixing_weights_and_timestamps_or_an_empty_mix_is_an_error() -> None:
                    '{"endpoint": "a", "path": "/x"}'], "m")
     with pytest.raises(ValidationError, match="m:1:1: the mix has no requests"):
         parse_mix(["", "  "], "m")
+
+
+HOSTILE = {
+    "deep payload": ('{"endpoint": "a", "path": "/", "payload": ' + "[" * 5000 + "]" * 5000
+                     + "}", "m:1:1: payload: nested deeper than 64 levels"),
+    "deep, no key": ("[" * 100 + "]" * 100, "m:1:1: nested deeper than 64 levels"),
+    "brackets in strings are not nesting": (
+        '{"endpoint": "a", "path": "/", "payload": "' + "[" * 100 + '", "weight": -1}',
+        "m:1:1: weight: must be > 0"),
+    "NaN payload": ('{"endpoint": "a", "path": "/", "payload": {"x": NaN}}',
+                    "m:1:1: payload: must be strict JSON: NaN and Infinity have no JSON form"),
+    "tab in endpoint": ('{"endpoint": "a\\tb", "path": "/"}',
+                        "m:1:1: endpoint: must not contain control characters (NUL, tab, "
+                        "newline, ...)"),
+    "huge integer": ('{"endpoint": "a", "path": "/", "weight": ' + "9" * 5000 + "}",
+                     "m:1:1: invalid JSON: a number too long or nesting too deep to read"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_lines_are_located_problems(case: str) -> None:
+    line, message = HOSTILE[case]
+    with pytest.raises(ValidationError) as caught:
+        parse_mix([line], "m")
+    assert str(caught.value.problems[0]) == message
+
+
+def test_weights_that_overflow_when_summed_name_the_line() -> None:
+    line = '{"endpoint": "a", "path": "/", "weight": 1e308}'
+    with pytest.raises(ValidationError) as caught:
+        parse_mix([line, "", line], "m")
+    assert [str(p) for p in caught.value.problems] == [
+        "m:3:1: weight: the weights up to this line add up to more than the largest number "
+        "(about 1.8e308); use smaller weights (only their ratios matter)"]
+
+
+def test_a_file_that_is_not_utf8_names_each_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "mix.jsonl"
+    path.write_bytes(b'{"endpoint": "a", "path": "/"}\n{"endpoint": "\xe9"}\n\x00\xff\n')
+    with pytest.raises(ValidationError) as caught:
+        load_mix(path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2:15: not UTF-8 text (byte 0xe9); a mix is JSON lines",
+        f"{path}:3:2: not UTF-8 text (byte 0xff); a mix is JSON lines"]
