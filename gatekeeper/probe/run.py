@@ -35,7 +35,6 @@ from gatekeeper.probe.timeline import Timeline
 from gatekeeper.probe.urls import check_url, redact_url
 
 RESULT_SCHEMA = "gatekeeper.probe/v1"
-FILES = ("result.json", "latency.png", "percentiles.png", "report.html")
 CONNECT_TIMEOUT_S = 5.0
 
 
