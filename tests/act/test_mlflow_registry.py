@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from gatekeeper.act.mlflow_registry import MlflowRegistry, PromotionError
 from gatekeeper.errors import ExitCode, InvalidInputError
 from gatekeeper.evidence.interface import EvidenceSourceError
-from gatekeeper.evidence.mlflow_env import mlflow_client
+from gatekeeper.evidence.mlflow_env import RegistryDeadline, mlflow_client
+from tests.support.misbehaving import misbehaving_server, trickle
 from tests.support.registry import seed_version
 from tests.support.server import free_port
 
@@ -96,3 +99,32 @@ def test_unreachable_registry_names_the_uri() -> None:
     with pytest.raises(EvidenceSourceError) as caught:
         MlflowRegistry(uri).promote("churn", "2", "champion", TAGS)
     assert str(caught.value) == f"cannot reach MLflow tracking server at {uri}: connection refused"
+
+
+def test_a_trickling_registry_fails_at_the_deadline_with_the_password_masked() -> None:
+    with misbehaving_server(lambda path: trickle(every_s=0.5)) as server:
+        uri = server.url.replace("http://", "http://alice:SECRET@", 1)
+        registry = MlflowRegistry(uri, RegistryDeadline(2.0))
+        started = time.monotonic()
+        with pytest.raises(EvidenceSourceError) as caught:
+            registry.alias_version("churn", "champion")
+    assert time.monotonic() - started < 30
+    assert str(caught.value) == (
+        f"MLflow registry at http://alice:***@127.0.0.1:{server.server_address[1]} gave no "
+        "complete answer within 2 s (GATEKEEPER_MLFLOW_DEADLINE_S)")
+
+
+def test_a_promotion_past_the_deadline_says_the_alias_may_have_moved() -> None:
+    with misbehaving_server(lambda path: trickle(every_s=0.5)) as server:
+        registry = MlflowRegistry(server.url, RegistryDeadline(2.0))
+        with pytest.raises(PromotionError) as caught:
+            registry.promote("churn", "1", "champion", TAGS)
+    assert str(caught.value).startswith(
+        "promoting churn version 1 to alias 'champion' did not finish, so the alias may or may "
+        "not have moved: MLflow registry at http://127.0.0.1:")
+    assert caught.value.exit_code == ExitCode.NO_VERDICT
+
+
+def test_a_tracking_uri_mlflow_cannot_use_is_refused_before_any_call() -> None:
+    with pytest.raises(InvalidInputError, match="not a valid tracking URI: 'htp:/x'"):
+        MlflowRegistry("htp:/x").alias_version("churn", "champion")
