@@ -534,7 +534,7 @@ def _message(err: Any, loc: Loc, data: Any, root: type[pydantic.BaseModel]) -> s
                  str(ctx.get("expected", "")).replace(" or ", ", ").split(",")]
         return f"unknown value '{value}'{_did_you_mean(value, known)} (known: {', '.join(known)})"
     message = str(err["msg"])
-    if kind.endswith(("_type", "_parsing")):
+    if kind.endswith(("_type", "_parsing")) or kind == "finite_number":  # .inf, .nan, 1e999
         return f"{message}, got {err.get('input')!r}"
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 

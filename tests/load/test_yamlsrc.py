@@ -307,3 +307,65 @@ def test_problems_with_the_document_are_all_reported(tmp_path: Path) -> None:
         "f.yaml:3:1: a: duplicate key 'a' (first at line 1)",
         "f.yaml:4:3: a key must be a single value, not a list",
     ]
+
+
+# --- through the loaders: numbers reach the models as YAML 1.2 numbers ----------------------
+
+ASSETS = Path(__file__).parent.parent / "assets"
+
+
+def playbook_problems(tmp_path: Path, old: str, new: str) -> list[str]:
+    from gatekeeper.errors import ValidationError
+    from gatekeeper.load.validate import validate_paths
+
+    text = (ASSETS / "playbooks" / "valid-minimal.yaml").read_text()
+    assert old in text
+    (tmp_path / "pb.yaml").write_text(text.replace(old, new))
+    try:
+        validate_paths([Path("pb.yaml")])
+    except ValidationError as exc:
+        return [str(p) for p in exc.problems]
+    return []
+
+
+@pytest.mark.parametrize("number", ["1e-5", "1E-3", "-2.5e+3", ".5", "5e-1"])
+def test_a_threshold_in_scientific_notation_is_a_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, number: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert playbook_problems(tmp_path, "max: 0.01", f"max: {number}") == []
+    from gatekeeper.load.playbook import load_playbook
+
+    check = load_playbook(Path("pb.yaml")).playbook.milestones[2].checks[0]
+    assert check.max == float(number)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("number", "shown"), [(".inf", "inf"), ("-.inf", "-inf"),
+                                               (".nan", "nan"), ("1e999", "inf")])
+def test_an_infinite_or_nan_threshold_is_refused_naming_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, number: str, shown: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert playbook_problems(tmp_path, "max: 0.01", f"max: {number}") == [
+        f"pb.yaml:22:96: milestones[2].checks[0].max: Input should be a finite number, "
+        f"got {shown}"]
+
+
+def test_an_infinite_policy_limit_is_refused_naming_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gatekeeper.errors import ValidationError
+    from gatekeeper.load.policy import load_policies
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "org.yaml").write_text("id: org\nlimits: {latency_p99_ms: .inf}\n")
+    with pytest.raises(ValidationError) as caught:
+        load_policies(Path("org.yaml"))
+    assert [str(p) for p in caught.value.problems] == [
+        "org.yaml:2:10: limits.latency_p99_ms: Input should be a finite number, got inf"]
+
+
+def test_blocking_no_is_refused_so_a_check_never_turns_advisory_by_accident(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert playbook_problems(tmp_path, "owner: ds,", "owner: ds, blocking: no,") == [
+        "pb.yaml:10:83: milestones[0].checks[0].blocking: 'no' is text in YAML 1.2 but a "
+        "boolean in YAML 1.1: write true or false, or quote it if it is text"]
+    assert playbook_problems(tmp_path, "owner: ds,", "owner: ds, blocking: false,") == []
