@@ -16,6 +16,7 @@ from gatekeeper.cli.options import (
     tracking_uri_option,
     version_options,
 )
+from gatekeeper.common.redact import redact_secrets
 from gatekeeper.errors import ExitCode, InvalidInputError
 
 PLAYBOOK = click.Path(path_type=Path, dir_okay=False)
@@ -68,7 +69,7 @@ def promote_command(playbook: Path, model: str, version: str | None, alias: str 
     outcome = run_promote(request, mlflow_adapters(tracking_uri, audit_log),
                           max_age=parse_duration(max_age, "--max-age"),
                           now=parse_instant(now, "--now"))
-    click.echo(outcome.describe())
+    click.echo(redact_secrets(outcome.describe()))
     return int(ExitCode.PASSED if outcome.promoted else ExitCode.BLOCKED)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from gatekeeper.common.redact import redact_secrets
 from gatekeeper.errors import ExitCode, GatekeeperError, ValidationError
 
 PREFIX = "gatekeeper: error: "
@@ -56,19 +57,19 @@ def handled(invoke: Callable[[], Any]) -> int:
 
 
 def report(message: str, hint: str | None = None) -> None:
-    click.echo(PREFIX + message, err=True)
+    click.echo(PREFIX + redact_secrets(message), err=True)
     show_hint(hint)
 
 
 def show_hint(hint: str | None) -> None:
     if hint and not os.environ.get("GATEKEEPER_NO_HINTS"):
-        click.echo(f"hint: {hint}", err=True)
+        click.echo(f"hint: {redact_secrets(hint)}", err=True)
 
 
 def report_error(exc: GatekeeperError) -> None:
     if isinstance(exc, ValidationError):
         for problem in exc.problems:
-            click.echo(str(problem), err=True)
+            click.echo(redact_secrets(str(problem)), err=True)
         files = len({p.file for p in exc.problems})
         click.echo(f"gatekeeper: {len(exc.problems)} problem(s) in {files} file(s)", err=True)
         show_hint(exc.hint)

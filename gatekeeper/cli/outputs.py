@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from gatekeeper.common.redact import redact_secrets
 from gatekeeper.decide.result import Result
 from gatekeeper.errors import InfrastructureError, InvalidInputError
 from gatekeeper.render import FORMATS
@@ -67,7 +68,7 @@ def check_writable(path: Path) -> None:
 
 def write_outputs(result: Result, targets: Sequence[OutputTarget]) -> None:
     for target in targets:
-        text = FORMATS[target.format](result)
+        text = redact_secrets(FORMATS[target.format](result))
         if target.path is None:
             click.echo(text, nl=False)
         else:

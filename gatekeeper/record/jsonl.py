@@ -520,6 +520,8 @@ def _parse(raw: bytes) -> dict[str, Any]:
         )
     except json.JSONDecodeError as exc:
         raise _Bad(f"malformed JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise _Bad("malformed JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise _Bad("not a JSON object")
     return value

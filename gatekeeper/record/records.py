@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from gatekeeper.common.redact import redact_secrets
 from gatekeeper.record.identity import Identity, is_sensitive
 
 if TYPE_CHECKING:
@@ -35,8 +35,6 @@ ACTIONS = (DECISION, PROMOTION, PROMOTION_REFUSED)
 
 # RFC 8785 (I-JSON) numbers are IEEE doubles: larger integers would not survive a round trip.
 _MAX_SAFE_INT = 2**53 - 1
-# "scheme://user:password@host": a credential pasted into a URI must not reach the log.
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:]*):[^/@\s]*@")
 
 
 def decision_entry(result: Result, identity: Identity) -> dict[str, Any]:
@@ -156,7 +154,7 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return to_plain(value.value)
     if isinstance(value, str):
-        return _URL_CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", value)
+        return redact_secrets(value)  # a credential pasted into a URI must not reach the log
     if isinstance(value, int):
         return value if abs(value) <= _MAX_SAFE_INT else str(value)
     if isinstance(value, float):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
@@ -42,3 +43,26 @@ def test_concurrent_appends_keep_the_chain(tmp_path: Path) -> None:
     for worker in range(WORKERS):
         # Each worker's own appends land in the order it made them.
         assert [r["n"] for r in records if r["worker"] == worker] == list(range(APPENDS))
+
+
+def test_every_path_to_one_file_shares_its_lock(tmp_path: Path) -> None:
+    # A symlink and a hard link are other names of the same file: appends through all three
+    # names at once must still leave one chain (a lock keyed by the name would fork it).
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b"")
+    (tmp_path / "link.jsonl").symlink_to(path)
+    (tmp_path / "other").mkdir()
+    os.link(path, tmp_path / "other" / "hard.jsonl")
+    names = [path, tmp_path / "link.jsonl", tmp_path / "other" / "hard.jsonl"]
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [context.Process(target=append_many, args=(str(names[w % 3]), w, start))
+               for w in range(6)]
+    for process in workers:
+        process.start()
+    start.set()
+    for process in workers:
+        process.join(timeout=120)
+
+    assert [p.exitcode for p in workers] == [0] * 6
+    assert AuditLog(path, env={}).verify() == Verification(ok=True, count=6 * APPENDS)
