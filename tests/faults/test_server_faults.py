@@ -240,3 +240,23 @@ def test_a_prometheus_token_in_the_environment_url_is_masked(
     assert "token=***" in run.out, run.out
     assert all("token=PROMTOKEN" in p for p in server.paths), server.paths
     assert_no_secrets(run, tmp_path)
+
+
+def test_prometheus_credentials_never_reach_the_evidence_refs(
+        tmp_path: Path, tracking_uri: str) -> None:
+    """An answered query is cited in the JSON result and the audit record by the URL that
+    reproduces it: with its password and token masked."""
+    version = seed_version(tracking_uri, "fraud", metrics={"auc": 0.9})
+    reply = json_reply({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {}, "value": [1, "5"]}]}})
+    with misbehaving_server(lambda path: reply) as server:
+        playbook = pilot_playbook(tmp_path, prometheus_url(server.url) + "/?token=PROMTOKEN")
+        run = check(tmp_path, tracking_uri, playbook=playbook, version=version,
+                    milestone="pilot")
+    assert_fails_closed(run, codes={1})
+    assert all("token=PROMTOKEN" in p for p in server.paths), server.paths
+    cited = (f"prometheus:http://bob:***@127.0.0.1:{server.server_address[1]}/api/v1/query"
+             "?token=***&query=")
+    assert cited in (tmp_path / "result.json").read_text()
+    assert cited in (tmp_path / "audit.jsonl").read_text()
+    assert_no_secrets(run, tmp_path)
