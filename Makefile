@@ -3,10 +3,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Two stamps in one venv: `make demo` installs only the package and the demo extra, `make test`
-# the development tools too; either may run first (both are editable installs of this tree).
+# Two stamps in one venv, so either target may run first. `make demo` installs the package as a
+# user gets it (not editable: every editable mode makes setuptools print a warning) with only the
+# demo extra, again whenever a packaged file changes; `make test` installs it editable with the
+# development tools, which cover the demo too, so `make demo` keeps an editable install it finds.
 DEMO_STAMP := $(VENV)/.installed-demo
 DEV_STAMP := $(VENV)/.installed-dev
+PACKAGED := $(shell find gatekeeper -type f \( -name '*.py' -o -name '*.yaml' -o -name '*.json' \) \
+	-not -path '*/__pycache__/*')
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
@@ -16,8 +20,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[demo]'
+$(DEMO_STAMP): pyproject.toml README.md $(PACKAGED) | $(BIN)/python
+	if $(BIN)/python -m pip show gatekeeper 2>/dev/null | grep -q '^Editable project location'; \
+	then echo "keeping the editable development install (make test), which covers the demo"; \
+	else $(BIN)/python -m pip install --quiet '.[demo]'; fi
 	touch $(DEMO_STAMP)
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
