@@ -42,7 +42,7 @@ class InfrastructureError(GatekeeperError):
 
 
 class PublishError(GatekeeperError):
-    """Publishing a recorded verdict failed (exit 4 with --require-publish)."""
+    """Publishing a recorded verdict failed (exit 4; reserved until publishing lands)."""
 
     exit_code = ExitCode.PUBLISH_FAILED
 

@@ -1,13 +1,14 @@
-"""Output formats: pure renderers from a Result to a string, in one registry."""
+"""Render: every picture and document gatekeeper shows, as pure functions (no I/O).
+
+- ``FORMATS``: the ``-o FMT`` registry, ``Result → str`` (see ``interface.py``).
+- ``audit``: audit records and verification lines for `gatekeeper audit`.
+- ``probe``: the probe's plots, HTML page and summary.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from gatekeeper.decide.result import Result
 from gatekeeper.render import json_format, text
-
-Renderer = Callable[[Result], str]
+from gatekeeper.render.interface import Renderer
 
 FORMATS: dict[str, Renderer] = {
     "json": json_format.render,
