@@ -32,6 +32,9 @@ class Document:
     data: Any
     marks: Mapping[Loc, tuple[int, int]]
     text: str
+    #: Values the reader already reported (a tag, a YAML 1.1 boolean): the schema's complaint
+    #: about the same value would only repeat it.
+    reported: frozenset[Loc] = frozenset()
 
     def position(self, loc: Loc) -> tuple[int, int]:
         """Position of the deepest key of ``loc`` the file has (a missing key points at its
@@ -130,7 +133,8 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
         return None, [refused.problem]
     if data is _Composer.EMPTY:
         return None, [Problem(name, 1, 1, "", "file is empty")]
-    return Document(name, data, composer.marks(), text), composer.problems
+    return (Document(name, data, composer.marks(), text, frozenset(composer.reported)),
+            composer.problems)
 
 
 def _read_text(path: Path, name: str) -> str:
@@ -213,6 +217,7 @@ class _Composer:
     def __init__(self, name: str) -> None:
         self.name = name
         self.problems: list[Problem] = []
+        self.reported: set[Loc] = set()
         self._marks: list[tuple[Loc, tuple[int, int]]] = []
         self._dead: list[tuple[int, int]] = []  # mark ranges of values a duplicate key replaced
         self._anchors: dict[str, _Node] = {}
@@ -362,21 +367,28 @@ class _Composer:
             self._check_tag(event, loc)
             return event.value  # quoted, block or tagged: text
         if event.value in _YAML11_BOOLS and loc[-1:] != (_KEY_PART,):
-            self._problem(event, loc, f"'{event.value}' is text in YAML 1.2 but a boolean in "
-                          "YAML 1.1: write true or false, or quote it if it is text")
+            self._value_problem(event, loc, f"'{event.value}' is text in YAML 1.2 but a "
+                                "boolean in YAML 1.1: write true or false, or quote it if it "
+                                "is text")
             return event.value
         try:
             return _resolve(event.value)
         except ValueError:  # an integer of more than 4,300 digits
-            self._problem(event, loc, "number too long")
+            self._value_problem(event, loc, "number too long")
             return event.value
+
+    def _value_problem(self, event: yaml.Event, loc: Loc, message: str) -> None:
+        """A problem with the value at ``loc`` itself (not with a key in it)."""
+        if loc[-1:] != (_KEY_PART,):
+            self.reported.add(loc)
+        self._problem(event, loc, message)
 
     def _check_tag(self, event: yaml.NodeEvent, loc: Loc) -> None:
         tag = getattr(event, "tag", None)
         if tag is not None and tag not in _ALLOWED_TAGS:
             shown = "!!" + tag.removeprefix(_CORE_TAG) if tag.startswith(_CORE_TAG) else tag
-            self._problem(event, loc, f"tag '{shown}' is not allowed; gatekeeper reads plain "
-                          "YAML data only (remove the tag)")
+            self._value_problem(event, loc, f"tag '{shown}' is not allowed; gatekeeper reads "
+                                "plain YAML data only (remove the tag)")
 
     def _problem(self, event: yaml.Event, loc: Loc, message: str) -> None:
         shown = tuple(part for part in loc if part != _KEY_PART)
@@ -469,6 +481,8 @@ def pydantic_problems(doc: Document, error: pydantic.ValidationError,
     problems = []
     for err in error.errors():
         loc = _data_loc(doc.data, err["loc"])
+        if any(loc[:end] in doc.reported for end in range(len(loc) + 1)):
+            continue  # the reader reported this value already
         if err["type"] == "too_short" and _length(doc.data, loc) >= err["ctx"]["min_length"]:
             continue  # pydantic counts only valid items; the invalid ones are reported already
         problems.append(doc.problem(loc, _message(err, loc, doc.data, root)))

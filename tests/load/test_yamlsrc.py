@@ -369,3 +369,21 @@ def test_blocking_no_is_refused_so_a_check_never_turns_advisory_by_accident(
         "pb.yaml:10:83: milestones[0].checks[0].blocking: 'no' is text in YAML 1.2 but a "
         "boolean in YAML 1.1: write true or false, or quote it if it is text"]
     assert playbook_problems(tmp_path, "owner: ds,", "owner: ds, blocking: false,") == []
+
+
+def test_a_tagged_value_gets_one_problem_not_a_schema_complaint_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert playbook_problems(tmp_path, "model: tiny",
+                             "model: !!python/object/apply:os.system ['true']") == [
+        "pb.yaml:1:8: model: tag '!!python/object/apply:os.system' is not allowed; gatekeeper "
+        "reads plain YAML data only (remove the tag)"]
+
+
+def test_a_list_as_a_key_leaves_the_schema_s_other_problems_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert playbook_problems(tmp_path, "model: tiny\n", "? [a]\n: 1\n") == [
+        "pb.yaml:1:1: model: missing required key 'model'",
+        "pb.yaml:1:3: a key must be a single value, not a list",
+    ]
