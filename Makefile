@@ -14,7 +14,7 @@ PACKAGED := $(shell find gatekeeper -type f \( -name '*.py' -o -name '*.yaml' -o
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: demo serve-demo test lint bench schema clean system-deps
+.PHONY: demo serve-demo test test-fast lint bench schema clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,12 +41,21 @@ serve-demo: $(DEV_STAMP) system-deps
 test: $(DEV_STAMP) system-deps lint
 	$(BIN)/python -m pytest
 
+# The suite without the tests marked slow (servers, real MLflow registries, load; the list is
+# in tests/conftest.py): under a minute on 2 cores, for the edit-test loop. `make test` runs all.
+test-fast: $(DEV_STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check gatekeeper tests bench examples
 	$(BIN)/mypy
 
+# Figures, not pass/fail: start-up cost, timer precision, the Locust engine's counts and rates.
+# bench/probe_vs_wrk.py (against wrk) runs by hand.
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/timers.py
+	$(BIN)/python bench/locust_engine.py
 
 schema: $(DEV_STAMP)
 	$(BIN)/gatekeeper schema > gatekeeper/load/playbook.schema.json

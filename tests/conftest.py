@@ -70,3 +70,34 @@ def _unset_mlflow_tracking_uri() -> Iterator[None]:
         import mlflow
 
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets (MLflow's own use)
+
+
+# `pytest -m "not slow"` (make test-fast) runs the rest in under a minute on a 2-core machine.
+# Marked here, in one place, rather than test by test: every test that uses one of these
+# fixtures, directly or through another fixture, since each starts a server or builds a real
+# MLflow registry (seconds per test, many more on a loaded machine)...
+SLOW_FIXTURES = frozenset({
+    "tracking_uri",  # a SQLite MLflow registry: 1-10 s per test through MLflow's client
+    "mlflow_server",  # `mlflow server`
+    "pilot_prometheus",  # a real Prometheus
+    "redis_url",  # a real Redis
+    "serial_target", "fast_target", "proxy_url",  # the serve stack's targets and cache proxy
+})
+# ...and every test in these modules (paths from the repository root; a folder ends in /).
+SLOW_MODULES = (
+    "tests/faults/",  # each case runs the real CLI in a subprocess
+    "tests/demo/test_demo.py",  # trains and gates the demo's models (minutes)
+    "tests/demo/test_wheel.py",  # builds and installs the wheel
+    "tests/serve/test_serve_gate.py",  # the whole serve stack end to end (minutes)
+    "tests/probe/test_locust_engine.py",  # Locust master and workers, 10-30 s per test
+    "tests/probe/test_engine.py",  # drives load for seconds per test
+    "tests/cli/test_probe_modes.py",  # capacity searches and Locust through the CLI
+    "tests/record/test_concurrency.py",  # 8 spawned processes racing to append
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.relative_to(config.rootpath).as_posix()
+        if module.startswith(SLOW_MODULES) or not SLOW_FIXTURES.isdisjoint(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
