@@ -3,9 +3,11 @@ how long a precise target holds a 5 ms delay (medians over several runs, in mill
 
 tests/probe/test_timers.py asserts only what holds on a loaded machine (sub-millisecond
 wake-ups happen, requests leave on time, delays are neither cut short nor stretched much);
-the figures below are what issue 3 is judged on. Unloaded on the 2-core reference machine:
-wake-up lateness ~0.05-0.15 ms (epoll: ~0.8 ms), send lag at 500/s ~0.1 ms (0.5-0.6 ms before
-the precise loop), a 5 ms delay served in 5.1-5.3 ms.
+the figures below are what issue 3 is judged on. The tests used to assert them: median
+oversleep < 0.35 ms (epoll: ~0.8 ms), median send lag at 500/s < 0.4 ms (0.5-0.6 ms before the
+precise loop), median service time of a 5 ms delay at 200/s 5.0-5.6 ms (5.67 ms on a busy CI
+machine, a red build on a correct change). At load 10 on 2 cores the oversleep stayed ~0.1 ms
+while the send lag at 500/s reached 10-90 ms and the service time 10 ms.
 Run by hand (`make bench`); figures go in the closing note, never into timed tests.
 """
 
