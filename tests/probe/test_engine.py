@@ -140,3 +140,24 @@ def test_on_response_sees_every_answers_headers() -> None:
                        on_response=lambda headers: seen.append(headers["content-type"]))
 
     assert seen == ["application/json"] * len(run.samples) and len(seen) == 20
+
+
+def test_a_request_without_a_free_connection_in_time_is_a_timeout_and_the_run_is_bounded(
+        ) -> None:
+    # 2 connections, answers after 1 s, 20/s for 2 s, 0.5 s timeout: nearly every request
+    # waits for a connection, most of its timeout, and times out. Each still leaves a timeout
+    # sample ended within its timeout of when it was due, and the run ends near 2 + 0.5 s, not
+    # after the queue drains at 2 answers/s (about 20 s).
+    limits = Limits(max_duration_s=2.0, timeout_s=0.5, connections=2)
+    plan = parse_mix(GET_ROOT, "mix").plan(schedule.fixed_rate(20, 2.0), seed=1)
+    with Target(always(Reply(delay_s=1.0))) as url:
+        started = time.monotonic()
+        run = run_plan(url, plan, limits)
+        took = time.monotonic() - started
+    assert run.planned == len(run.samples) == 40
+    assert {s.status for s in run.samples} == {StatusClass.TIMEOUT}
+    waited = [s for s in run.samples if s.lag_s >= 0.3]
+    assert len(waited) >= 30
+    assert all(s.ended_s - s.intended_s < 0.5 + 1.0 for s in run.samples)  # 1 s: slack
+    assert took < 2.0 + 0.5 + 10  # generous: a loaded machine
+    assert not build_report(run, HoldPolicy()).held_target_rate
