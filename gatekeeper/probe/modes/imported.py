@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,7 +19,7 @@ WHAT: dict[ImportKind, str] = {"k6": "k6 summary", "locust": "Locust CSV statist
 
 
 def no_sending(path: Path) -> Sending:
-    """An import's settings: nothing was sent, so the defaults stand (result.json keeps them)."""
+    """An import's settings: the mix source is the file; the rest are the defaults."""
     return Sending(RequestMix(()), str(path), ScheduleSpec("fixed", 0.0), 0.0, Limits(), 0)
 
 
@@ -34,10 +34,11 @@ class ImportRun:
     kind: ImportKind
     path: Path
     target_rps: float | None
-    sending: Sending = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sending", no_sending(self.path))
+    @property
+    def sending(self) -> Sending:
+        """Nothing is sent: the defaults stand (result.json and MLflow params keep them)."""
+        return no_sending(self.path)
 
     def describe(self) -> str:
         rate = "no target rate" if self.target_rps is None else f"target {self.target_rps:g}/s"
