@@ -5,6 +5,11 @@ talk to a registry (``--help``, ``validate``, ``schema``) never pay for it or tr
 import-time telemetry call. :func:`configure_environment` must run before the first
 ``import mlflow`` in a process; :func:`subprocess_env` carries the same settings into processes
 gatekeeper starts.
+
+MLflow's HTTP timeout bounds each socket read, not a call, and MLflow has no total deadline for
+tracking calls; :func:`call_registry` gives all of one command's calls one
+(:class:`RegistryDeadline`). Every message naming the tracking URI masks its credentials
+(:func:`gatekeeper.common.redact.redact_secrets`).
 """
 
 from __future__ import annotations

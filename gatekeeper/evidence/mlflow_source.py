@@ -221,7 +221,7 @@ def get_registered_model(client: MlflowClient, tracking_uri: str, name: str) -> 
 def checked_model(tracking_uri: str, name: str, found: RegisteredModel) -> RegisteredModel:
     """``found`` if it is the registered model ``name`` with well-formed aliases."""
     aliases = found.aliases
-    if found.name != name or not isinstance(aliases, dict) or not all(
+    if not _same_name(found.name, name) or not isinstance(aliases, dict) or not all(
             isinstance(a, str) and _VERSION_NUMBER.fullmatch(str(v))
             for a, v in aliases.items()):
         raise malformed_answer(tracking_uri, f"registered model {name!r}")
@@ -233,10 +233,15 @@ def checked_version(tracking_uri: str, name: str, version: str,
     """``found`` if it is version ``version`` of ``name`` (a server answering ``{}`` gives an
     empty version whose every field is "")."""
     number = str(found.version)
-    if (found.name != name or not _VERSION_NUMBER.fullmatch(number)
+    if (not _same_name(found.name, name) or not _VERSION_NUMBER.fullmatch(number)
             or int(number) != int(version)):
         raise malformed_answer(tracking_uri, f"model {name!r} version {version}")
     return found
+
+
+def _same_name(answered: object, asked: str) -> bool:
+    """Registries on MySQL compare names without case, so "Fraud" may answer for "fraud"."""
+    return isinstance(answered, str) and answered.casefold() == asked.casefold()
 
 
 def malformed_answer(tracking_uri: str, what: str) -> EvidenceSourceError:
