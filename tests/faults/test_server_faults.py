@@ -260,3 +260,16 @@ def test_prometheus_credentials_never_reach_the_evidence_refs(
     assert cited in (tmp_path / "result.json").read_text()
     assert cited in (tmp_path / "audit.jsonl").read_text()
     assert_no_secrets(run, tmp_path)
+
+
+def test_a_real_tracking_server_never_shows_the_password(tmp_path: Path,
+                                                         mlflow_server: str) -> None:
+    """Against the session's real `mlflow server` (which ignores the credentials): the
+    refusal names the server, password masked, whether or not another test registered
+    `fraud` there."""
+    run = check(tmp_path, with_credentials(mlflow_server), version="99999999999999999999")
+    assert_fails_closed(run, codes={2})
+    assert ("is not registered at http://alice:***@127.0.0.1:" in run.err
+            or "model 'fraud' has no version 99999999999999999999" in run.err), run.err
+    assert_no_secrets(run, tmp_path)
+    assert_nothing_recorded(tmp_path)
