@@ -10,7 +10,13 @@ import pytest
 
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.evidence.interface import EvidenceRequest, EvidenceSourceError
-from gatekeeper.evidence.mlflow_env import RegistryDeadline, check_tracking_uri, mlflow_client
+from gatekeeper.evidence.mlflow_env import (
+    DEADLINE_ENV,
+    RegistryDeadline,
+    check_tracking_uri,
+    deadline_seconds,
+    mlflow_client,
+)
 from gatekeeper.evidence.mlflow_source import MlflowSource
 from gatekeeper.evidence.prometheus import (
     PromAnswer,
@@ -238,3 +244,15 @@ def test_a_token_in_the_query_string_is_sent_to_the_api_path() -> None:
         found = run_query(f"{server.url}/?token=T0K", "up")
     assert found.samples[0].value == 2.0
     assert server.paths[0].startswith("/api/v1/query?token=T0K&query=up")
+
+
+@pytest.mark.parametrize("raw, seconds", [(None, 30.0), ("5", 5.0), ("0.5", 0.5)])
+def test_the_deadline_comes_from_the_environment(raw: str | None, seconds: float) -> None:
+    environ = {} if raw is None else {DEADLINE_ENV: raw}
+    assert deadline_seconds(environ) == seconds
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "soon", "inf", "nan"])
+def test_a_deadline_that_is_not_a_positive_number_is_invalid_input(raw: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"{DEADLINE_ENV} must be a positive number"):
+        deadline_seconds({DEADLINE_ENV: raw})
