@@ -71,7 +71,8 @@ def render_verdicts(gated: list[Gated]) -> str:
 
 
 def render_footer(workdir: Path, playbook: Path) -> str:
-    from gatekeeper.demo import MEASURED_METRICS, MODEL_NAME, PREREQUISITE_ID, SEEDED_METRICS
+    from gatekeeper.decide.checks import PREREQUISITE_ID
+    from gatekeeper.demo import MEASURED_METRICS, MODEL_NAME, SEEDED_METRICS
 
     audit_log = workdir / "audit.jsonl"
     rerun = [*gatekeeper_command(), "check", str(playbook), "--model", MODEL_NAME,

@@ -4,19 +4,17 @@ half a report). Only the CLI writes files and stdout."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import stat
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from gatekeeper.common.files import write_atomic
 from gatekeeper.common.redact import redact_secrets
 from gatekeeper.decide.result import Result
-from gatekeeper.errors import InfrastructureError, InvalidInputError
+from gatekeeper.errors import InvalidInputError
 from gatekeeper.render import FORMATS
 
 
@@ -73,22 +71,3 @@ def write_outputs(result: Result, targets: Sequence[OutputTarget]) -> None:
             click.echo(text, nl=False)
         else:
             write_atomic(target.path, text)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``; the
-    temporary file is removed on every failure."""
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise InfrastructureError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gatekeeper.decide.checks import PREREQUISITE_ID
 from gatekeeper.decide.result import CheckResult, Decision, Result
 from gatekeeper.evaluate.interface import Status
 from gatekeeper.evidence.mlflow_env import import_mlflow
 
 MODEL_NAME = "demo-classifier"
 # The check the pipeline adds to every milestone after the first; not one of the playbook's.
-PREREQUISITE_ID = "gatekeeper.earlier-milestones"
 MEASURED_METRICS = ("accuracy", "f1")
 
 # What a load test of the serve layer and a two-week pilot would have logged.
@@ -92,7 +92,7 @@ class Gated:
 def run_demo(workdir: Path, playbook: Path, progress: Callable[[str], None]) -> list[Gated]:
     """Seed the registry in ``workdir`` and gate every demo version; return what happened."""
     from gatekeeper.adapters import mlflow_adapters
-    from gatekeeper.cli.outputs import write_atomic
+    from gatekeeper.common.files import write_atomic
     from gatekeeper.pipeline import GateRequest, run_gate
     from gatekeeper.render import FORMATS
 

@@ -37,7 +37,7 @@ def packaged_playbook() -> str:
 def prepare_playbook(workdir: Path) -> DemoPlaybook:
     """``workdir/demo-classifier.yaml``: written from the package when missing, otherwise
     used as it is (never overwritten: it may hold the user's edits)."""
-    from gatekeeper.cli.outputs import write_atomic
+    from gatekeeper.common.files import write_atomic
 
     path = workdir / PLAYBOOK_NAME
     packaged = packaged_playbook()
