@@ -10,6 +10,7 @@ only when the command runs, so ``gatekeeper --help`` stays light.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -147,15 +148,22 @@ def write_files(outcome: ProbeOutcome, folder: Path) -> tuple[Path, ...]:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` so a reader sees the old file or the whole new one, never half."""
+    """Write ``data`` so a reader sees the old file or the whole new one, never half (the
+    bytes twin of ``gatekeeper.common.files.write_atomic``: PNGs are not text)."""
+    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
         raise InfrastructureError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def build_request(url: str | None, o: dict[str, Any], given: frozenset[str] = frozenset()
