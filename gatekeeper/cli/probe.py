@@ -10,12 +10,9 @@ only when the command runs, so ``gatekeeper --help`` stays light.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +23,8 @@ from click.core import ParameterSource
 
 from gatekeeper.cli.options import option
 from gatekeeper.common.durations import parse_seconds, positive_seconds
-from gatekeeper.errors import InfrastructureError, InvalidInputError, ValidationError
+from gatekeeper.common.files import write_atomic
+from gatekeeper.errors import InvalidInputError, ValidationError
 
 if TYPE_CHECKING:
     from gatekeeper.load.costmodel import CostModel
@@ -145,25 +143,6 @@ def write_files(outcome: ProbeOutcome, folder: Path) -> tuple[Path, ...]:
         write_atomic(folder / name, data)
         written.append(folder / name)
     return tuple(written)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` so a reader sees the old file or the whole new one, never half (the
-    bytes twin of ``gatekeeper.common.files.write_atomic``: PNGs are not text)."""
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise InfrastructureError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def build_request(url: str | None, o: dict[str, Any], given: frozenset[str] = frozenset()

@@ -10,15 +10,17 @@ from pathlib import Path
 from gatekeeper.errors import InfrastructureError
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``; the
-    temporary file is removed on every failure."""
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write ``content`` (text as UTF-8, or bytes) to a temporary file beside ``path``, then
+    rename it over ``path``: a reader sees the old file or the whole new one. The temporary
+    file is removed on every failure."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
