@@ -11,15 +11,18 @@ import re
 
 MASK = "***"
 
+#: Never part of a URL unencoded: where a URL in a message, a repr or JSON text ends.
+_NOT_IN_URL = r"\s\"<>{}\[\]\\|^`"
 #: ``scheme://user:password@`` or ``scheme://token@``: everything before the ``@`` of the
 #: authority is a credential except a user name followed by a password.
 _USERINFO = re.compile(
-    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
+    rf"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#{_NOT_IN_URL}]*)@")
 #: Query (or fragment) parameters whose name says they hold a secret, e.g. ``?token=``,
 #: ``&access_token=``, ``&api_key=``, ``&X-Api-Key=``, ``&password=``, ``&client_secret=``.
 _SECRET_PARAM = re.compile(
-    r"(?P<name>[?&;#][^=&;#\s]*?(?:token|api[_-]?key|apikey|password|passwd|pwd|secret"
-    r"|signature|credential|auth)[^=&;#\s]*=)(?P<value>[^&;#\s\"'<>]*)",
+    rf"(?P<name>[?&;#][^=&;#'{_NOT_IN_URL}]*?(?:token|api[_-]?key|apikey|password|passwd|pwd"
+    rf"|secret|signature|credential|auth)[^=&;#'{_NOT_IN_URL}]*=)"
+    rf"(?P<value>[^&;#'{_NOT_IN_URL}]*)",
     re.IGNORECASE)
 
 

@@ -3,6 +3,7 @@ the two helpers every server-facing message and call of the evidence sources goe
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -60,3 +61,11 @@ def test_a_call_past_its_deadline_is_abandoned() -> None:
         call_with_deadline(lambda: release.wait(60), 0.5, "slow")
     assert time.monotonic() - started < 10
     release.set()
+
+
+def test_json_text_stays_json_and_only_the_credentials_change() -> None:
+    """cli/outputs masks whole renderings: a URL ends at a JSON string's closing quote."""
+    value = {"a": "http://x", "owner": "p@example.com", "uri": "http://u:p@h/?token=t",
+             "q": "?x", "note": "mytoken=5"}
+    shown = redact_secrets(json.dumps(value, separators=(",", ":")))
+    assert json.loads(shown) == {**value, "uri": "http://u:***@h/?token=***"}
