@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING
 from gatekeeper.errors import InfrastructureError, InvalidInputError
 from gatekeeper.evidence.interface import PROBE_HELD_METRIC, PROBE_RUN_TAG, EvidenceSourceError
 from gatekeeper.evidence.mlflow_env import (
+    RegistryDeadline,
+    call_registry,
+    check_tracking_uri,
     import_mlflow,
     mlflow_client,
     registry_errors,
@@ -33,6 +36,7 @@ from gatekeeper.evidence.mlflow_env import (
 )
 from gatekeeper.evidence.mlflow_source import (
     alias_target,
+    check_model_name,
     get_model_version,
     get_registered_model,
     get_run,
@@ -96,15 +100,22 @@ def check_endpoint_names(report_names: Sequence[str], source: str) -> None:
 def resolve_target(tracking_uri: str, model: str, version: str | None, alias: str | None
                    ) -> Target:
     """The version to log against; InvalidInputError if unknown, EvidenceSourceError if the
-    registry cannot be reached."""
-    with _client(tracking_uri, EvidenceSourceError, "") as client:
-        if alias is not None:
-            version = alias_target(get_registered_model(client, tracking_uri, model), alias)
-        assert version is not None
-        found = get_model_version(client, tracking_uri, model, version)
-        run = get_run(client, found.run_id)
-        experiment = str(run.info.experiment_id) if run else None
-    return Target(tracking_uri, model, str(found.version), experiment)
+    registry cannot be reached or gives no complete answer within the registry deadline."""
+    check_tracking_uri(tracking_uri)
+    check_model_name(model)
+
+    def resolve() -> Target:
+        with _client(tracking_uri, EvidenceSourceError, "") as client:
+            wanted = version
+            if alias is not None:
+                wanted = alias_target(get_registered_model(client, tracking_uri, model), alias)
+            assert wanted is not None
+            found = get_model_version(client, tracking_uri, model, wanted)
+            run = get_run(client, found.run_id)
+            experiment = str(run.info.experiment_id) if run else None
+        return Target(tracking_uri, model, str(found.version), experiment)
+
+    return call_registry(tracking_uri, RegistryDeadline(), resolve, EvidenceSourceError)
 
 
 def probe_metrics(report: ProbeReport, response_bytes: float) -> dict[str, float]:
@@ -145,7 +156,15 @@ def endpoint_metrics(e: EndpointReport) -> dict[str, float]:
 
 def log_probe(target: Target, metrics: Mapping[str, float], params: Mapping[str, str],
               url: str, files: Sequence[Path]) -> LoggedRun:
-    """Create the probe run, log metrics, params and ``files``, then tag the version."""
+    """Create the probe run, log metrics, params and ``files``, then tag the version, within
+    the registry deadline (ProbeLogError past it: the result files are already written)."""
+    return call_registry(target.tracking_uri, RegistryDeadline(),
+                         lambda: _log(target, metrics, params, url, files), ProbeLogError,
+                         "probe evidence not logged")
+
+
+def _log(target: Target, metrics: Mapping[str, float], params: Mapping[str, str],
+         url: str, files: Sequence[Path]) -> LoggedRun:
     with _client(target.tracking_uri, ProbeLogError, "probe evidence not logged") as client:
         experiment = target.experiment_id or _probe_experiment(client, target.tracking_uri)
         tags = {TAG_MODEL: target.model, TAG_VERSION: target.version, TAG_TARGET: url,
