@@ -147,3 +147,19 @@ def test_concurrent_promotions_record_the_true_previous_version(
     assert [m["previous_version"] for m in moves] == [None] + [m["version"] for m in moves[:-1]]
     assert aliases(tracking_uri, "fraud") == {"poc-ok": int(moves[-1]["version"])}
     assert GOOD  # the seeded versions all pass poc
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--max-age", "99999999999d", "--max-age: '99999999999d' is longer than ten years"),
+    ("--max-age", "-1h", "--max-age: '-1h' is not a duration"),
+    ("--now", "yesterday", "--now: 'yesterday' is not an ISO 8601 date/time"),
+])
+def test_promote_flags_out_of_range_are_exit_2(tracking_uri: str, tmp_path: Path, flag: str,
+                                               value: str, message: str) -> None:
+    seed(tracking_uri)
+    assert check(tracking_uri, tmp_path).code == 0
+    run = gatekeeper("promote", str(PLAYBOOK), "--model", "fraud", "--version", "1",
+                     "--milestone", "serve", "--tracking-uri", tracking_uri, "--audit-log",
+                     str(tmp_path / "audit.jsonl"), flag, value, cwd=tmp_path)
+    assert_fails_closed(run, codes={2}, message=message)
+    assert aliases(tracking_uri, "fraud") == {"poc-ok": 1}
