@@ -1,1 +1,3 @@
-"""Playbooks: the declared gate for one registered model, three milestones in order."""
+"""Load: playbooks and policies read with positions, validated at the boundary (every problem at
+once, ``file:line:col: key.path: message``), a playbook held to the policies, and the digests a
+decision is bound to."""
