@@ -18,7 +18,8 @@ from gatekeeper.evidence.interface import PROBE_RUN_TAG
 from gatekeeper.evidence.mlflow_env import mlflow_client
 
 REPO = Path(__file__).resolve().parents[2]
-# Short steps and few of them keep the whole run (seeding included) under about a minute.
+# Short steps and few of them keep the whole run (seeding included) under about a minute on an
+# idle machine; a loaded one may take several times as long.
 QUICK = ["--rate", "120", "--replay-seconds", "4", "--step-seconds", "1.5", "--max-steps", "3"]
 
 
@@ -31,24 +32,38 @@ def listening(url: str) -> bool:
     return True
 
 
+def held_by_the_rule(endpoint: dict[str, float]) -> bool:
+    """What ``held_target_rate`` must say of a reported endpoint under the default rule."""
+    return (endpoint["lagging_share"] <= 0.05
+            and endpoint["achieved_rps"] >= 0.95 * endpoint["target_rps"])
+
+
+@pytest.mark.timeout(900)
 def test_end_to_end_serve_gate_on_mlflow_models_serve(tmp_path: Path) -> None:
     work = tmp_path / "serve-demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
     proc = subprocess.run([sys.executable, "examples/serve/run_serve_gate.py", "--workdir",
                            str(work), *QUICK], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=240)
+                          text=True, timeout=800)
     out = proc.stdout
     assert proc.returncode in (0, 1), out + proc.stderr  # a verdict, whichever it is
     assert "starting the serve stack for demo-classifier v2" in out
     result = json.loads((work / "results" / "v2-serve-probe.json").read_text())
     statuses = {c["id"]: c["status"] for c in result["checks"]}
-    # Every figure the serve milestone reads was measured and linked: none is an error.
-    assert "error" not in statuses.values(), statuses
     assert len(statuses) == 10
     client = mlflow_client(f"sqlite:///{work / 'mlflow.db'}")
     run_id = client.get_model_version("demo-classifier", "2").tags[PROBE_RUN_TAG]
     metrics = client.get_run(run_id).data.metrics
-    assert metrics["probe.held_target_rate"] == 1
+    # A loaded machine may not hold 120/s; the logged flag must follow the rule either way.
+    replay = json.loads((work / "probe" / "serve-gate.json").read_text())["replay"]
+    assert metrics["probe.held_target_rate"] == all(
+        held_by_the_rule(e) for e in replay["endpoints"]), replay["endpoints"]
+    if metrics["probe.held_target_rate"] == 1:
+        # Every figure the serve milestone reads was measured and linked: none is an error.
+        assert "error" not in statuses.values(), statuses
+    else:
+        # Evidence from a run that did not hold its rate is never judged: it blocks.
+        assert proc.returncode == 1 and "error" in statuses.values(), statuses
     assert metrics["cache.hit_ratio"] == pytest.approx(0.4, abs=0.05)  # the trace repeats 40%
     assert metrics["cache.hit_ratio_stats"] == metrics["cache.hit_ratio"]
     assert metrics["capacity.cached.rps"] > 0 and metrics["capacity.uncached.rps"] > 0
