@@ -26,7 +26,10 @@ MIX = ('{"endpoint": "predict", "method": "POST", "path": "/invocations", '
 # What the source run claims: far better than the target can do, so a gate that read it
 # instead of the probe run would pass where it must block.
 CLAIMED = {"accuracy": 0.9, "latency.predict.p95_ms": 1.0, "latency.predict.p99_ms": 1.0}
-SHORT = ["--rate", "200", "--duration", "2s", "--warmup", "0.5s"]
+# 100/s: little enough that a loaded 2-core machine usually holds it. Whether it did is the
+# machine's business: tests not about holding accept exit 1 when that was the only problem.
+SHORT = ["--rate", "100", "--duration", "2s", "--warmup", "0.5s"]
+NOT_HELD = "target rate NOT held"
 
 
 def five_ms(_n: int, _path: str) -> Reply:
@@ -79,6 +82,14 @@ def probe(*args: str) -> int:
     return run(["probe", *args])
 
 
+def held_or_only_not_held(code: int, out: Path) -> bool:
+    """Whether the run held its rate; a run that did not must exit 1 for that reason alone."""
+    result = json.loads((out / "result.json").read_text())
+    assert code == (0 if result["held_target_rate"] else 1), result["problems"]
+    assert all(NOT_HELD in problem for problem in result["problems"]), result["problems"]
+    return bool(result["held_target_rate"])
+
+
 def gate(book: Path, tracking_uri: str, version: str, milestone: str, folder: Path
          ) -> dict[str, Any]:
     out = folder / f"{book.stem}-{milestone}.json"
@@ -108,14 +119,14 @@ def test_probe_logs_links_and_gates_the_serve_milestone(
         code = probe(url, "--mix", str(mix), *SHORT, "--model", "fraud", "--version", version,
                      "--tracking-uri", tracking_uri, "--out", str(out))
     printed = capsys.readouterr()
-    assert code == 0, printed.err
+    held = held_or_only_not_held(code, out)
     lines = printed.out.splitlines()
-    assert lines[0] == (f"probe {url}: fixed 200/s for 2 s, warm-up 0.5 s excluded, "
-                        "300 requests measured")
+    assert lines[0] == (f"probe {url}: fixed 100/s for 2 s, warm-up 0.5 s excluded, "
+                        "150 requests measured")
     assert re.fullmatch(r"  predict  p50 [\d.]+  p95 [\d.]+  p99 [\d.]+  p99\.9 [\d.]+  "
-                        r"max [\d.]+ ms \| 20\d\.\d/s of 20\d\.\d/s \| errors 0 \| n=300",
-                        lines[1]), lines[1]
-    assert "evidence: usable" in lines
+                        r"max [\d.]+ ms \| \d+\.\d/s of \d+\.\d/s \| errors 0 \| n=150"
+                        + ("" if held else r" \| target rate NOT held"), lines[1]), lines[1]
+    assert ("evidence: usable" if held else "evidence: NOT usable (exit 1):") in lines
     assert f"wrote {out}/: result.json, latency.png, percentiles.png, report.html" in lines
 
     client = mlflow_client(tracking_uri)
@@ -124,8 +135,8 @@ def test_probe_logs_links_and_gates_the_serve_milestone(
                          "tagged gatekeeper.probe.run_id")
     logged = client.get_run(run_id)
     assert logged.data.tags["gatekeeper.probe.target"] == url
-    assert logged.data.metrics["probe.held_target_rate"] == 1.0
-    assert logged.data.metrics["latency.predict.samples"] == 300
+    assert logged.data.metrics["probe.held_target_rate"] == (1.0 if held else 0.0)
+    assert logged.data.metrics["latency.predict.samples"] == 150
     assert 5.0 <= logged.data.metrics["latency.predict.p50_ms"] < 50
     assert {a.path for a in client.list_artifacts(run_id)} == {
         "result.json", "latency.png", "percentiles.png", "report.html"}
@@ -135,8 +146,12 @@ def test_probe_logs_links_and_gates_the_serve_milestone(
     assert gate(playbook(tmp_path, 50), tracking_uri, version, "poc", tmp_path)["decision"] == (
         "pass")
     passed = gate(playbook(tmp_path, 50), tracking_uri, version, "serve", tmp_path)
-    assert passed["decision"] == "pass", passed["checks"]
     latency = next(c for c in passed["checks"] if c["id"] == "latency-predict")
+    if not held:  # evidence from a run that did not hold its rate is never judged
+        assert passed["decision"] == "block", passed["checks"]
+        assert latency["status"] == "error", latency
+        return
+    assert passed["decision"] == "pass", passed["checks"]
     assert latency["evidence"]["p95_ms"] == (
         f"mlflow:runs/{run_id}/metrics/latency.predict.p95_ms")
 
@@ -152,7 +167,8 @@ def test_probe_logs_links_and_gates_the_serve_milestone(
 
 def test_pictures_are_pngs_and_the_page_embeds_them(mix: Path, tmp_path: Path) -> None:
     with Target(five_ms) as url:
-        assert probe(url, "--mix", str(mix), *SHORT, "--out", str(tmp_path)) == 0
+        code = probe(url, "--mix", str(mix), *SHORT, "--out", str(tmp_path))
+    held = held_or_only_not_held(code, tmp_path)
     page = (tmp_path / "report.html").read_text()
     for name in ("latency.png", "percentiles.png"):
         data = (tmp_path / name).read_bytes()
@@ -161,7 +177,7 @@ def test_pictures_are_pngs_and_the_page_embeds_them(mix: Path, tmp_path: Path) -
         assert 10_000 < len(data) < 1_000_000
         assert f"data:image/png;base64,{base64.b64encode(data).decode()}" in page
     assert "<td>predict</td>" in page
-    assert "Evidence usable." in page
+    assert ("Evidence usable." if held else "Evidence NOT usable:") in page
 
 
 # Evidence that is not usable: exit 1 -------------------------------------------------------
@@ -321,7 +337,7 @@ def test_replay_sends_each_recorded_request_once(tmp_path: Path,
     with target as url:
         code = probe(url, "--mix", str(mix), "--schedule", "replay", "--warmup", "0s",
                      "--min-samples", "50", "--out", str(tmp_path / "out"))
-    assert code == 0, capsys.readouterr().err
+    held_or_only_not_held(code, tmp_path / "out")
     assert target.requests == 50
     assert capsys.readouterr().out.startswith(
         f"probe {url}: replay of recorded arrivals (for 0.491 s)")
@@ -330,10 +346,11 @@ def test_replay_sends_each_recorded_request_once(tmp_path: Path,
 def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with Target(five_ms) as url:
-        assert probe(url, "--endpoint", "predict", *SHORT, "--out", str(tmp_path)) == 0
+        code = probe(url, "--endpoint", "predict", *SHORT, "--out", str(tmp_path))
+    held_or_only_not_held(code, tmp_path)
     err = capsys.readouterr().err
     assert "\r" not in err and "\x1b" not in err
-    assert re.fullmatch(r"probe: \d+\.\d/2\.0 s  due 400  done 400  errors 0\n", err), err
+    assert re.fullmatch(r"probe: \d+\.\d/2\.0 s  due 200  done 200  errors 0\n", err), err
 
 
 class Terminal(io.StringIO):
