@@ -149,7 +149,7 @@ def test_a_silent_server_times_out_within_the_bound() -> None:
             run_query(url, "vector(1)", timeout=0.2, retries=1)
         elapsed = time.monotonic() - started
     assert str(raised.value) == f"cannot reach Prometheus at {url}: no answer within 0.2 s"
-    assert elapsed < 2  # two attempts of 0.2 s and one 0.25 s pause
+    assert elapsed < 5  # two attempts of 0.2 s and one 0.25 s pause (0.65 s), slack for load
 
 
 Response = tuple[int, dict[str, str], bytes]  # status, headers, body
