@@ -62,7 +62,7 @@ def test_the_deadline_covers_every_call_of_the_source() -> None:
         started = time.monotonic()
         with pytest.raises(EvidenceSourceError, match="no complete answer"):
             source.collect("fraud", "1", EvidenceRequest())
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # at once when spent; slack for a loaded machine
 
 
 @pytest.mark.parametrize("answer", [
