@@ -28,7 +28,7 @@ def test_a_slow_target_with_few_connections_ends_within_duration_plus_timeout(
         run = gatekeeper("probe", url, *ENDPOINT, "--rate", "20", "--duration", "5s",
                          "--warmup", "1s", "--timeout", "2s", "--connections", "4",
                          "--min-samples", "1", "--out", str(tmp_path / "out"), cwd=tmp_path)
-    assert_fails_closed(run, codes={1}, within_s=duration_s + timeout_s + 15)
+    assert_fails_closed(run, codes={1}, within_s=duration_s + timeout_s + 45)
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     slow = result["endpoints"][0]
     assert slow["errors"]["timeout"] > slow["requests"] / 2, slow["errors"]
