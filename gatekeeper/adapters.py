@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from gatekeeper.pipeline import Adapters
 
@@ -17,4 +18,16 @@ def mlflow_adapters(tracking_uri: str | None, audit_log: Path) -> Adapters:
 
     uri = tracking_uri or default_tracking_uri()
     return Adapters(source=MlflowSource(uri), audit=open_store(audit_log),
-                    registry=MlflowRegistry(uri), identity=current_identity(os.environ))
+                    registry=MlflowRegistry(uri), identity=current_identity(os.environ),
+                    registry_url=web_address(uri))
+
+
+def web_address(uri: str) -> str | None:
+    """The MLflow server's address for links (``https://mlflow.example.com``), without
+    credentials, query or fragment; None for a registry without a web UI (SQLite, files)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, host + port, parts.path.rstrip("/"), "", ""))

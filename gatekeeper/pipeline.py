@@ -22,6 +22,7 @@ from gatekeeper.decide.result import (
     AuditRef,
     BaselineRef,
     Decision,
+    MilestoneHistory,
     MilestoneRef,
     ModelRef,
     PlaybookRef,
@@ -76,6 +77,8 @@ class Adapters:
     audit: AuditStore
     registry: Registry
     identity: Identity
+    #: The registry's web address for links in reports (no credentials), when it has one.
+    registry_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,19 @@ def priors(loaded: LoadedPlaybook, milestone: Milestone,
             for m in loaded.playbook.earlier(milestone.id)}
 
 
+def history(loaded: LoadedPlaybook,
+            records: Mapping[str, Mapping[str, Any] | None]) -> tuple[MilestoneHistory, ...]:
+    """Every milestone of the playbook with the latest decision recorded for this version."""
+    out = []
+    for m in loaded.playbook.milestones:
+        record = records.get(m.id) or {}
+        seq = record.get("seq")
+        out.append(MilestoneHistory(
+            m.id, m.stage.value, m.alias, record.get("decision"), record.get("recorded_at"),
+            int(seq) if seq is not None else None, record.get("hash")))
+    return tuple(out)
+
+
 def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     """Evaluate one milestone for one version, record the decision, promote on a pass."""
     source, audit = adapters.source, adapters.audit
@@ -119,8 +135,8 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     wanted = evidence_request(milestone)
     evidence = with_external(source.collect(request.model, version, wanted), wanted.external)
     candidate = evidence.candidate
-    earlier = [m.id for m in loaded.playbook.earlier(milestone.id)]
-    found = audit.latest_decisions(request.model, version, candidate.run_id, earlier)
+    every = [m.id for m in loaded.playbook.milestones]
+    found = audit.latest_decisions(request.model, version, candidate.run_id, every)
     checks = decide_checks(loaded, milestone, evaluate_milestone(milestone, evidence),
                            priors(loaded, milestone, found))
     result = Result(
@@ -130,6 +146,7 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
         baseline=_baseline(evidence, loaded),
         checks=checks, actor=adapters.identity.actor, started_at=started,
         finished_at=utcnow(), gatekeeper_version=__version__, policies=loaded.policies,
+        history=history(loaded, found), registry_url=adapters.registry_url,
     )
     with audit.session() as session:
         result = result.with_audit(session.append(decision_entry(result, adapters.identity)))

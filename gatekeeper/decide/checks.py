@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gatekeeper.decide.remedy import remedy
 from gatekeeper.decide.result import CheckResult
 from gatekeeper.evaluate.interface import Category, CheckSpecBase, Outcome, Status
 from gatekeeper.load.model import Milestone
@@ -52,7 +53,7 @@ def decide_checks(loaded: LoadedPlaybook, milestone: Milestone,
     """The prerequisite result (when the milestone has earlier ones), then one per check."""
     results = [check_result(spec, outcome, loaded, milestone) for spec, outcome in outcomes]
     if priors:
-        results.insert(0, prerequisite_result(priors))
+        results.insert(0, prerequisite_result(priors, loaded, milestone))
     return tuple(results)
 
 
@@ -65,11 +66,13 @@ def check_result(spec: CheckSpecBase, outcome: Outcome, loaded: LoadedPlaybook,
         id=spec.id, kind=spec.kind, category=spec.category, status=status,
         blocking=spec.blocking, message=outcome.message, observed=outcome.observed,
         threshold=outcome.threshold, evidence=dict(outcome.evidence),
-        location=loaded.location(milestone.id, spec.id),
+        location=loaded.location(milestone.id, spec.id), owner=spec.owner,
+        remedy=remedy(status, outcome.observed, outcome.threshold, outcome.evidence, spec.kind),
     )
 
 
-def prerequisite_result(priors: Mapping[str, Prior]) -> CheckResult:
+def prerequisite_result(priors: Mapping[str, Prior], loaded: LoadedPlaybook,
+                        milestone: Milestone) -> CheckResult:
     """A milestone can only pass for a version that passed every earlier milestone, under the
     definition of that milestone the current playbook and policies give."""
     missing = [m for m, prior in priors.items() if prior.record is None]
@@ -90,4 +93,6 @@ def prerequisite_result(priors: Mapping[str, Prior]) -> CheckResult:
         blocking=True, message=message, observed=found,
         threshold={m: prior.digest for m, prior in priors.items()},
         evidence={m: f"audit:{h}" for m, h in found.items()},
+        location=loaded.location(milestone.id, ""),
+        remedy=remedy(status, found, None, {}, "prerequisite"),
     )

@@ -37,6 +37,11 @@ class CheckResult:
     evidence: Mapping[str, str] = field(default_factory=dict)
     waiver: Mapping[str, Any] | None = None
     location: Location | None = None
+    #: Who answers for the check (the playbook's ``owner``; the prerequisite has none).
+    owner: str | None = None
+    #: One line on what to do about a fail or error: the evidence missing and how it is
+    #: usually added, or the threshold crossed and by how much (``decide/remedy.py``).
+    remedy: str | None = None
 
     @property
     def blocks(self) -> bool:
@@ -90,6 +95,20 @@ class AuditRef:
 
 
 @dataclass(frozen=True)
+class MilestoneHistory:
+    """One milestone of the playbook and the latest decision the audit store held for this
+    version before this evaluation (``decision`` None: never gated)."""
+
+    id: str
+    stage: str
+    alias: str
+    decision: str | None = None
+    recorded_at: str | None = None
+    seq: int | None = None
+    hash: str | None = None
+
+
+@dataclass(frozen=True)
 class Promotion:
     alias: str
     version: str
@@ -114,6 +133,11 @@ class Result:
     audit: AuditRef | None = None
     promotion: Promotion | None = None
     policies: tuple[PolicyRef, ...] = ()
+    #: Every milestone of the playbook, in order, with its latest recorded decision.
+    history: tuple[MilestoneHistory, ...] = ()
+    #: The MLflow server's web address when it has one (http/https, no credentials), so
+    #: reports can link evidence; None for a local SQLite or file registry.
+    registry_url: str | None = None
 
     @property
     def decision(self) -> Decision:
@@ -152,6 +176,8 @@ class Result:
             "gatekeeper_version": self.gatekeeper_version,
             "audit": asdict(self.audit) if self.audit else None,
             "promotion": asdict(self.promotion) if self.promotion else None,
+            "history": [asdict(h) for h in self.history],
+            "registry_url": self.registry_url,
         }
 
     @classmethod
@@ -173,6 +199,8 @@ class Result:
             audit=AuditRef(**audit) if audit else None,
             promotion=Promotion(**promotion) if promotion else None,
             policies=tuple(PolicyRef(**p) for p in data.get("policies") or ()),
+            history=tuple(MilestoneHistory(**h) for h in data.get("history") or ()),
+            registry_url=data.get("registry_url"),
         )
 
 
@@ -193,4 +221,5 @@ def _check_from_dict(data: Mapping[str, Any]) -> CheckResult:
         observed=data.get("observed"), threshold=data.get("threshold"),
         evidence=data.get("evidence") or {}, waiver=data.get("waiver"),
         location=Location(**location) if location else None,
+        owner=data.get("owner"), remedy=data.get("remedy"),
     )

@@ -156,6 +156,9 @@ def _inherit(check: CheckSpecBase, playbook: Playbook) -> CheckSpecBase:
 def _locations(doc: Document, playbook: Playbook) -> dict[tuple[str, str], Location]:
     out = {}
     for m_index, milestone in enumerate(playbook.milestones):
+        # Under the empty check id: the milestone itself, where its prerequisite is reported.
+        line, _ = doc.position(("milestones", m_index))
+        out[(milestone.id, "")] = Location(doc.file, line)
         for c_index, check in enumerate(milestone.checks):
             line, _ = doc.position(("milestones", m_index, "checks", c_index))
             out[(milestone.id, check.id)] = Location(doc.file, line)
