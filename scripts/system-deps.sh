@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs the system packages the test suite's real servers need (Prometheus, Redis, wrk for
-# the benchmarks), from the distribution's packages, when they are missing.
+# Installs the system packages the test suite's real servers and consumers need (Prometheus,
+# Redis, wrk for the benchmarks, headless Chromium and a font to check every HTML report), from
+# the distribution's packages, when they are missing.
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v wrk >/dev/null || need+=(wrk)
+command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null; then
   echo "system-deps: install ${need[*]} with your package manager" >&2
