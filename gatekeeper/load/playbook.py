@@ -48,10 +48,12 @@ class LoadedPlaybook:
         return "sha256:" + hashlib.sha256(rfc8785.dumps(content)).hexdigest()
 
 
-def load_playbook(path: Path, policies: Sequence[LoadedPolicy] = ()) -> LoadedPlaybook:
+def load_playbook(path: Path, policies: Sequence[LoadedPolicy] = (),
+                  display: str | None = None) -> LoadedPlaybook:
     """Read and validate ``path`` and hold it to ``policies``; raise ValidationError listing
-    every problem."""
-    doc, problems = read_document(path)
+    every problem. ``display`` names the file in problems and locations (e.g. the path in the
+    repository of a copy read from a git commit)."""
+    doc, problems = read_document(path, display)
     if doc is None:
         raise ValidationError(problems)
     playbook, more = validate_document(doc)

@@ -4,6 +4,8 @@ A policy names, per milestone stage, the categories that must be covered by a bl
 the check kinds that must be present, and upper limits that no playbook threshold may exceed.
 Applied by ``gatekeeper validate`` and by every ``check`` and ``promote`` (no playbook can get
 around them); a violation is reported at the playbook's location and names the policy's line.
+Its ``changes`` section names the kinds of change ``gatekeeper diff`` refuses (exit 1) between
+two commits, such as a loosened threshold.
 
     policies = load_policies(Path("policies"))      # a file or a folder of YAML files
     problems = [p for pol in policies for p in policy_problems(pol, playbook, doc)]
@@ -11,6 +13,7 @@ around them); a violation is reported at the playbook's location and names the p
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -46,11 +49,31 @@ class Limits(Strict):
     cost_budget_per_1k: float | None = Field(default=None, gt=0)
 
 
+class ChangeKind(enum.StrEnum):
+    """A change between two commits that makes a gate easier to pass (or may: ``changed_check``)."""
+
+    LOOSENED_THRESHOLD = "loosened_threshold"
+    REMOVED_CHECK = "removed_check"
+    MADE_ADVISORY = "made_advisory"
+    WEAKENED_MILESTONE = "weakened_milestone"
+    CHANGED_CHECK = "changed_check"
+    RELAXED_POLICY = "relaxed_policy"
+
+
+class ChangeRules(Strict):
+    forbid: tuple[ChangeKind, ...] = Field(
+        default=(), description="Kinds of change `gatekeeper diff` refuses (exit 1): "
+        "loosened_threshold, removed_check, made_advisory, weakened_milestone, changed_check, "
+        "relaxed_policy.")
+
+
 class Policy(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str = ""
     stages: dict[Stage, StageRules] = Field(default_factory=dict)
     limits: Limits = Limits()
+    changes: ChangeRules = Field(
+        default=ChangeRules(), description="What `gatekeeper diff` refuses between commits.")
 
 
 @dataclass(frozen=True)
@@ -62,8 +85,10 @@ class LoadedPolicy:
 
     @property
     def digest(self) -> str:
-        """sha256 of the policy's parsed content: a comment edit keeps it, a rule change not."""
-        content = rfc8785.dumps(self.policy.model_dump(mode="json"))
+        """sha256 of the policy's parsed content: a comment edit keeps it, a rule change not.
+        ``changes`` is left out: it governs ``gatekeeper diff``, not what a milestone checks,
+        so editing it must not void the passes bound to this policy."""
+        content = rfc8785.dumps(self.policy.model_dump(mode="json", exclude={"changes"}))
         return "sha256:" + hashlib.sha256(content).hexdigest()
 
     def where(self, loc: Loc) -> str:
@@ -71,8 +96,10 @@ class LoadedPolicy:
         return f"{self.doc.file}:{self.doc.position(loc)[0]}"
 
 
-def load_policy(path: Path) -> tuple[LoadedPolicy | None, list[Problem]]:
-    doc, problems = read_document(path)
+def load_policy(path: Path, display: str | None = None
+                ) -> tuple[LoadedPolicy | None, list[Problem]]:
+    """The policy in ``path`` (named ``display`` in problems when given) and its problems."""
+    doc, problems = read_document(path, display)
     if doc is None:
         return None, problems
     try:
