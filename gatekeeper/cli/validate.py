@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from gatekeeper.errors import ExitCode
+from gatekeeper.cli.options import non_empty_path, option
+from gatekeeper.errors import ExitCode, InfrastructureError, InvalidInputError
 
 
 @click.command("validate")
@@ -22,10 +23,32 @@ def validate_command(paths: Sequence[Path]) -> int:
     return int(ExitCode.PASSED)
 
 
+def optional_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """No value: print instead; an empty one is refused (it would mean the working folder)."""
+    return None if value is None else non_empty_path(ctx, param, value)
+
+
 @click.command("schema")
-def schema_command() -> int:
-    """Print the JSON Schema of the playbook format."""
+@option("-o", "--output", type=click.Path(path_type=str, dir_okay=False), metavar="FILE",
+        callback=optional_path,
+        help="Write the schema to FILE (replaced atomically) instead of printing it.")
+def schema_command(output: Path | None) -> int:
+    """Print the JSON Schema of the playbook format (for editors: docs/ci.md)."""
     from gatekeeper.load.schema import playbook_schema_text
 
-    click.echo(playbook_schema_text(), nl=False)
+    if output is None:
+        click.echo(playbook_schema_text(), nl=False)
+    else:
+        write_schema(output, playbook_schema_text())
     return int(ExitCode.PASSED)
+
+
+def write_schema(path: Path, text: str) -> None:
+    """Write the schema to ``path``; a path that cannot be written is the user's to fix
+    (exit 2, naming the flag), not an infrastructure failure."""
+    from gatekeeper.common.files import write_atomic
+
+    try:
+        write_atomic(path, text)
+    except InfrastructureError as exc:
+        raise InvalidInputError(f"-o/--output: {exc}") from None
