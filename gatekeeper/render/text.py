@@ -1,19 +1,37 @@
-"""``text``: readable at a glance. One line per check (state, id, observed vs threshold), then
-the verdict."""
+"""``text``: readable at a glance. The prerequisite on a line of its own, then one line per
+playbook check (state, id, message); under each failing or erroring check its playbook line,
+owner and a one-line remedy, under a waived one its waiver; then the verdict, the playbook's
+checks counted apart from the prerequisite."""
 
 from __future__ import annotations
 
 from gatekeeper.decide.result import CheckResult, Decision, Result
 from gatekeeper.evaluate.interface import Status
+from gatekeeper.render.readable import (
+    blockers,
+    playbook_checks,
+    prerequisite,
+    tally,
+    waiver_text,
+    where,
+)
 
 MARKS = {Status.PASS: "PASS", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.ERROR: "ERROR",
          Status.SKIP: "SKIP", Status.WAIVED: "WAIVED"}
+#: Detail lines start under the check id: two spaces, the six-wide mark, one space.
+INDENT = " " * 9
 
 
 def render(result: Result) -> str:
     lines = [_header(result), ""]
-    width = max((len(c.id) for c in result.checks), default=0)
-    lines += [_line(check, width) for check in result.checks]
+    pre = prerequisite(result)
+    if pre is not None:
+        lines += [f"prerequisite: {MARKS[pre.status]} {pre.id}  {pre.message}",
+                  *_details(pre), ""]
+    checks = playbook_checks(result)
+    width = max((len(c.id) for c in checks), default=0)
+    for check in checks:
+        lines += [_line(check, width), *_details(check)]
     lines += ["", _verdict(result)]
     if result.promotion:
         p = result.promotion
@@ -37,9 +55,18 @@ def _line(check: CheckResult, width: int) -> str:
     return f"  {MARKS[check.status]:<6} {check.id:<{width}}  {check.message}{advisory}"
 
 
+def _details(check: CheckResult) -> list[str]:
+    """What to do about a fail or error (where, who, how); the waiver of a waived check."""
+    if check.status is Status.WAIVED and check.waiver:
+        return [f"{INDENT}waiver {waiver_text(check.waiver)}"]
+    if check.status not in (Status.FAIL, Status.ERROR):
+        return []
+    place = " · ".join(p for p in (where(check), check.owner and f"owner {check.owner}") if p)
+    return ([f"{INDENT}{place}"] if place else []) + (
+        [f"{INDENT}remedy: {check.remedy}"] if check.remedy else [])
+
+
 def _verdict(result: Result) -> str:
-    counts = ", ".join(f"{n} {s}" for s, n in result.summary.items() if n)
     if result.decision is Decision.PASS:
-        return f"PASSED ({counts})"
-    blockers = [c.id for c in result.checks if c.blocks]
-    return f"BLOCKED by {', '.join(blockers) or 'no checks'} ({counts})"
+        return f"PASSED ({tally(result)})"
+    return f"BLOCKED by {', '.join(blockers(result)) or 'no checks'} ({tally(result)})"
