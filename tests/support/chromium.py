@@ -52,6 +52,19 @@ def render_page(page: Path, png: Path, width: int = 1280, height: int = 1600) ->
     return Rendering(png, proc.stdout)
 
 
+#: Appended to a copy of a page under test: once the page has loaded, each image records the
+#: size the browser decoded it to (0x0 for a picture it could not decode).
+IMAGE_PROBE = ("<script>addEventListener('load', () => { for (const img of document.images) "
+               "img.dataset.decoded = img.naturalWidth + 'x' + img.naturalHeight; });</script>")
+
+
+def with_image_probe(page: str) -> str:
+    """``page`` with :data:`IMAGE_PROBE` before ``</body>``: the test's instrument, not part of
+    the report (which needs no script)."""
+    assert page.count("</body>") == 1, "a page with one body"
+    return page.replace("</body>", IMAGE_PROBE + "</body>")
+
+
 def png_size(data: bytes) -> tuple[int, int]:
     """Width and height from a PNG's header (asserting it is one)."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
