@@ -16,6 +16,7 @@ from gatekeeper.cli.options import (
     tracking_uri_option,
     version_options,
 )
+from gatekeeper.cli.publish import PublishFlags, announced, publish_options, published
 from gatekeeper.common.redact import redact_secrets
 from gatekeeper.errors import ExitCode, InvalidInputError
 
@@ -30,10 +31,13 @@ PLAYBOOK = click.Path(path_type=Path, dir_okay=False)
 @tracking_uri_option
 @audit_log_option
 @output_option
+@publish_options(require=True)
 def check_command(playbook: Path, model: str, version: str | None, alias: str | None,
                   milestone: str, promote: bool, policies: Path | None,
-                  tracking_uri: str | None, audit_log: Path, outputs: Sequence[str]) -> int:
+                  tracking_uri: str | None, audit_log: Path, outputs: Sequence[str],
+                  publish: PublishFlags) -> int:
     """Evaluate one milestone of PLAYBOOK for one model version; record and print the verdict."""
+    from gatekeeper.act.publish.interface import PublishContext
     from gatekeeper.adapters import mlflow_adapters
     from gatekeeper.cli.outputs import parse_outputs, write_outputs
     from gatekeeper.pipeline import GateRequest, run_gate
@@ -41,9 +45,11 @@ def check_command(playbook: Path, model: str, version: str | None, alias: str | 
     targets = parse_outputs(outputs)
     request = GateRequest(playbook, model, *version_or_alias(version, alias), milestone,
                           promote=promote, policies=policies)
-    result = run_gate(request, mlflow_adapters(tracking_uri, audit_log))
-    write_outputs(result, targets)
-    return int(result.exit_code)
+    publishing = publish.open(PublishContext(model, milestone))
+    with announced(publishing):  # pending now; error if no verdict is reached
+        result = run_gate(request, mlflow_adapters(tracking_uri, audit_log))
+    write_outputs(result, targets)  # the verdict's files first: publishing never delays them
+    return published(publishing, result, int(result.exit_code), publish.require)
 
 
 @click.command("promote")
