@@ -80,7 +80,7 @@ def resolve_commit(repo: git.Repo, ref: str, flag: str) -> git.Commit:
     try:
         return repo.commit(ref)
     except (git.BadName, git.BadObject, ValueError, IndexError, git.GitCommandError):
-        raise InvalidInputError(f"{flag} {ref}: no such commit in {repo.working_tree_dir}",
+        raise InvalidInputError(f"{flag} {ref}: not a commit in {repo.working_tree_dir}",
                                 hint="fetch it first (git fetch origin <branch>) or check "
                                      "the spelling") from None
 

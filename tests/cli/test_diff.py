@@ -287,7 +287,7 @@ def test_an_unknown_ref_is_one_line_and_exit_2(repo: git.Repo,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["diff", "--base", "no-such-branch"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == ("gatekeeper: error: --base no-such-branch: no such commit in "
+    assert err[0] == ("gatekeeper: error: --base no-such-branch: not a commit in "
                       f"{repo.working_tree_dir}")
     assert run(["diff", "--base", "base", "--head", "--upload-pack=x"]) == 2
     assert capsys.readouterr().err.startswith(
