@@ -82,6 +82,7 @@ SLOW_FIXTURES = frozenset({
     "pilot_prometheus",  # a real Prometheus
     "redis_url",  # a real Redis
     "serial_target", "fast_target", "proxy_url",  # the serve stack's targets and cache proxy
+    "github_api", "gitlab_api",  # the GitHub/GitLab API emulator; retry tests wait seconds
 })
 # ...and every test in these modules (paths from the repository root; a folder ends in /).
 SLOW_MODULES = (
@@ -93,6 +94,9 @@ SLOW_MODULES = (
     "tests/probe/test_engine.py",  # drives load for seconds per test
     "tests/cli/test_probe_modes.py",  # capacity searches and Locust through the CLI
     "tests/record/test_concurrency.py",  # 8 spawned processes racing to append
+    "tests/render/test_html.py",  # headless Chromium renders each page (seconds per test)
+    "tests/render/test_probe_page_browser.py",  # a real probe run, then headless Chromium
+    "tests/ci/test_precommit.py",  # pre-commit pip-installs gatekeeper and MLflow (minutes)
 )
 
 

@@ -15,8 +15,12 @@ from gatekeeper import __version__
 from gatekeeper.cli.audit import audit_group
 from gatekeeper.cli.check import check_command, promote_command
 from gatekeeper.cli.demo import demo_command
+from gatekeeper.cli.diff import diff_command
 from gatekeeper.cli.errors import GatekeeperGroup
+from gatekeeper.cli.init import init_command
 from gatekeeper.cli.probe import probe_command
+from gatekeeper.cli.publish import publish_command
+from gatekeeper.cli.report import report_command
 from gatekeeper.cli.validate import schema_command, validate_command
 
 
@@ -25,12 +29,14 @@ from gatekeeper.cli.validate import schema_command, validate_command
 def cli() -> None:
     """Decide whether an ML model version may be promoted, and prove why.
 
-    Exit codes: 0 passed, 1 blocked, 2 invalid input, 3 no verdict (infrastructure).
+    Exit codes: 0 passed, 1 blocked, 2 invalid input, 3 no verdict (infrastructure),
+    4 publishing failed (publish; check with --require-publish).
     """
 
 
 for _command in (validate_command, check_command, promote_command, probe_command,
-                 audit_group, schema_command, demo_command):
+                 audit_group, schema_command, demo_command, publish_command, diff_command,
+                 report_command, init_command):
     cli.add_command(_command)
 
 

@@ -7,10 +7,15 @@
 
 from __future__ import annotations
 
-from gatekeeper.render import json_format, text
+from gatekeeper.render import github, html, json_format, junit, markdown, sarif, text
 from gatekeeper.render.interface import Renderer
 
 FORMATS: dict[str, Renderer] = {
+    "github": github.render,
+    "html": html.render,
     "json": json_format.render,
+    "junit": junit.render,
+    "markdown": markdown.render,
+    "sarif": sarif.render,
     "text": text.render,
 }

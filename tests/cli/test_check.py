@@ -81,7 +81,8 @@ def test_block_exits_1_and_json_result_follows_the_contract(
         "status": "fail", "blocking": True, "observed": 0.7,
         "threshold": {"min": 0.8, "warn_min": 0.85},
         "message": "auc = 0.7, outside min 0.8, warn_min 0.85", "evidence": None,
-        "waiver": None, "location": {"file": str(PLAYBOOK), "line": 10}}
+        "waiver": None, "location": {"file": str(PLAYBOOK), "line": 10}, "owner": "ds",
+        "remedy": "observed 0.7 is 0.1 (13%) below the minimum 0.8"}
     assert result["audit"]["seq"] == 1 and result["promotion"] is None
     assert "poc-ok" not in mlflow_client(tracking_uri).get_registered_model("fraud").aliases
 
@@ -136,8 +137,9 @@ def test_milestones_in_order_and_promote_command(tracking_uri: str, audit: Path,
      "gatekeeper: error: {playbook}: no milestone 'prod' (defined: poc, serve, pilot)"),
     (["--model", "fraud", "--version", "1", "--alias", "x", "--milestone", "poc"],
      "gatekeeper: error: give exactly one of --version or --alias"),
-    (["--model", "fraud", "--version", "1", "--milestone", "poc", "-o", "sarif"],
-     "gatekeeper: error: -o/--output: unknown format 'sarif' (available: json, text)"),
+    (["--model", "fraud", "--version", "1", "--milestone", "poc", "-o", "xml"],
+     "gatekeeper: error: -o/--output: unknown format 'xml' (available: github, html, json, "
+     "junit, markdown, sarif, text)"),
 ])
 def test_invalid_input_exits_2_with_one_line(tracking_uri: str, audit: Path, args: list[str],
                                              message: str,
