@@ -11,7 +11,6 @@ publishing failure is a warning there (the verdict's exit code stands) unless
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -142,6 +141,8 @@ def publish_command(source: Path, publish: PublishFlags) -> int:
     if not publish.targets:
         raise InvalidInputError("give at least one of --github-status, --github-check, "
                                 "--gitlab-status")
+    from gatekeeper.cli.stored import read_result
+
     result = read_result(source)
     publishing = publish.open(PublishContext(result.model.name, result.milestone.id))
     assert publishing is not None
@@ -152,28 +153,3 @@ def publish_command(source: Path, publish: PublishFlags) -> int:
         else:
             report(outcome.message, outcome.hint)
     return int(ExitCode.PASSED if all(o.ok for o in outcomes) else ExitCode.PUBLISH_FAILED)
-
-
-def read_result(path: Path) -> Result:
-    """The Result stored at ``path``; one line naming the file when it is not one (exit 2)."""
-    from gatekeeper.decide.result import Result
-
-    flag = f"--from {path}"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInputError(f"{flag}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"{flag}:{exc.lineno}:{exc.colno}: not valid JSON: "
-                                f"{exc.msg}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{flag}: cannot read: {getattr(exc, 'strerror', None) or exc}"
-                                ) from None
-    try:
-        return Result.from_dict(data)
-    except KeyError as exc:
-        raise InvalidInputError(f"{flag}: not a gatekeeper result: missing field "
-                                f"{exc.args[0]!r}") from None
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise InvalidInputError(f"{flag}: not a gatekeeper result: "
-                                f"{str(exc).splitlines()[0][:200]}") from None

@@ -93,10 +93,10 @@ def test_publish_to_gitlab(stored: Path, monkeypatch: pytest.MonkeyPatch,
     (None, "--from {path}: no such file"),
     ("{not json", "--from {path}:1:2: not valid JSON: Expecting property name enclosed in "
                   "double quotes"),
-    ('{"schema": "other"}', "--from {path}: not a gatekeeper result: not a "
-                            "gatekeeper.result/v1 document (schema: 'other')"),
-    ('{"schema": "gatekeeper.result/v1"}', "--from {path}: not a gatekeeper result: missing "
-                                           "field 'baseline'"),
+    ('{"schema": "other"}', '--from {path}: not a gatekeeper result: "schema" is "other", '
+                            'expected "gatekeeper.result/v1"'),
+    ('{"schema": "gatekeeper.result/v1"}', "--from {path}: not a valid result: missing "
+                                           "field 'model'"),
 ])
 def test_publish_bad_file_is_one_line_exit_2(github_api: ApiEmulator, tmp_path: Path,
                                              content: str | None, message: str,
