@@ -83,8 +83,8 @@ def test_status_pending_then_failure_on_the_pull_requests_head(
         {"state": "pending", "context": "gatekeeper/churn/serve", "description": "evaluating…",
          "target_url": link, "sha": HEAD, "id": 1},
         {"state": "failure", "context": "gatekeeper/churn/serve",
-         "description": "blocked by latency-predict, model-card (2 pass, 2 warn, 1 fail, "
-                        "1 error, 1 skip, 1 waived)",
+         "description": "blocked by latency-predict, model-card (1 pass, 2 warn, 1 fail, "
+                        "1 error, 1 skip, 1 waived; prerequisite: pass)",
          "target_url": link, "sha": HEAD, "id": 2}]
     headers = github_api.requests[0].headers
     assert headers["Authorization"] == f"Bearer {TOKEN}"
@@ -149,8 +149,9 @@ def test_check_run_in_progress_then_failure_with_annotations_at_playbook_lines(
     assert (final["status"], final["conclusion"]) == ("completed", "failure")
     assert final["output"]["title"] == "churn v3 · serve: blocked"
     assert final["output"]["summary"].startswith(
-        "**blocked by latency-predict, model-card (2 pass, 2 warn, 1 fail, 1 error, 1 skip, "
-        "1 waived)** · churn version 3 · milestone serve (Production-ready serve layer)")
+        "**blocked by latency-predict, model-card (1 pass, 2 warn, 1 fail, 1 error, 1 skip, "
+        "1 waived; prerequisite: pass)** · churn version 3 · milestone serve "
+        "(Production-ready serve layer)")
     assert "| FAIL | `latency-predict` |" in final["output"]["summary"]
     assert "What to do: add the missing evidence" in final["output"]["text"]
     notes = [(a["path"], a["start_line"], a["end_line"], a["annotation_level"], a["title"])

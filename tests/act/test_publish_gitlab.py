@@ -46,8 +46,8 @@ def test_pending_then_failed_named_after_model_and_milestone(gitlab_api: ApiEmul
          "target_url": "https://gitlab.example.com/acme/m/-/jobs/9", "project": "77",
          "sha": SHA, "id": 1},
         {"state": "failed", "name": "gatekeeper/churn/serve",
-         "description": "blocked by latency-predict, model-card (2 pass, 2 warn, 1 fail, "
-                        "1 error, 1 skip, 1 waived)",
+         "description": "blocked by latency-predict, model-card (1 pass, 2 warn, 1 fail, "
+                        "1 error, 1 skip, 1 waived; prerequisite: pass)",
          "target_url": "https://gitlab.example.com/acme/m/-/jobs/9", "project": "77",
          "sha": SHA, "id": 2}]
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from gatekeeper.decide.result import CheckResult, Decision, Result
 from gatekeeper.errors import InvalidInputError
+from gatekeeper.render.readable import tally
 
 #: GitHub rejects a commit status description longer than this.
 DESCRIPTION_LIMIT = 140
@@ -84,10 +85,10 @@ def description(result: Result) -> str:
 
 
 def verdict_line(result: Result) -> str:
-    counts = ", ".join(f"{n} {s}" for s, n in result.summary.items() if n)
+    """Counted as every other format counts: the playbook's checks, the prerequisite apart."""
     if result.decision is Decision.PASS:
-        return f"passed ({counts})"
-    return f"blocked by {', '.join(blocker_ids(result.checks)) or 'no checks'} ({counts})"
+        return f"passed ({tally(result)})"
+    return f"blocked by {', '.join(blocker_ids(result.checks)) or 'no checks'} ({tally(result)})"
 
 
 def blocker_ids(checks: tuple[CheckResult, ...]) -> list[str]:
