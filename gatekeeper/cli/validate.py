@@ -14,8 +14,8 @@ from gatekeeper.errors import ExitCode, InfrastructureError, InvalidInputError
 @click.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def validate_command(paths: Sequence[Path]) -> int:
-    """Validate playbooks and policies (default: playbooks/ and policies/). Nothing is
-    evaluated."""
+    """Validate playbooks, policies and waiver files (default: playbooks/ and policies/).
+    Nothing is evaluated."""
     from gatekeeper.load.validate import validate_paths
 
     report = validate_paths(paths or (Path("playbooks"), Path("policies")))

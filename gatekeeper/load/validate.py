@@ -10,6 +10,7 @@ from gatekeeper.errors import InvalidInputError, Problem, ValidationError
 from gatekeeper.load.model import Playbook
 from gatekeeper.load.playbook import validate_document
 from gatekeeper.load.policy import YAML_SUFFIXES, LoadedPolicy, load_policy, policy_problems
+from gatekeeper.load.waivers import approval_problems, is_waiver_document, load_waiver_file
 from gatekeeper.load.yamlsrc import Document, read_document
 
 
@@ -17,9 +18,11 @@ from gatekeeper.load.yamlsrc import Document, read_document
 class ValidationReport:
     playbooks: int
     policies: int
+    waiver_files: int = 0
 
     def summary(self) -> str:
-        return (f"{self.playbooks} playbook(s) and {self.policies} polic"
+        waivers = f", {self.waiver_files} waiver file(s)" if self.waiver_files else ""
+        return (f"{self.playbooks} playbook(s){waivers} and {self.policies} polic"
                 f"{'y' if self.policies == 1 else 'ies'} valid")
 
 
@@ -27,19 +30,27 @@ def validate_paths(paths: Sequence[Path]) -> ValidationReport:
     """Validate every file under ``paths``; raise ValidationError with every problem found.
 
     A file under a folder named ``policies`` (or whose top level has ``stages``/``limits``
-    and no ``milestones``) is a policy; every other YAML file is a playbook, and must satisfy
-    every policy given.
+    and no ``milestones``) is a policy; one under a folder named ``waivers`` (or whose top
+    level has ``waivers`` and no ``milestones``) is a waiver file, whose waivers must also be
+    approved by someone other than their owner; every other YAML file is a playbook, and must
+    satisfy every policy given.
     """
     files = list(_yaml_files(paths))
     problems: list[Problem] = []
     policies: list[LoadedPolicy] = []
     playbooks: list[tuple[Playbook, Document]] = []
+    waiver_files = 0
     for path in files:
         doc, found = read_document(path)
         problems += found
         if doc is None:
             continue
-        if _is_policy(path, doc):
+        if is_waiver_document(path, doc):
+            _waivers, _doc, waiver_found = load_waiver_file(path)
+            problems += [p for p in waiver_found if p not in found]
+            problems += approval_problems(doc)
+            waiver_files += 1
+        elif _is_policy(path, doc):
             policy, policy_found = load_policy(path)
             problems += [p for p in policy_found if p not in found]
             policies += [policy] if policy else []
@@ -52,7 +63,7 @@ def validate_paths(paths: Sequence[Path]) -> ValidationReport:
             problems += policy_problems(policy, playbook, doc)
     if problems:
         raise ValidationError(sorted(set(problems), key=lambda p: (p.file, p.line, p.col)))
-    return ValidationReport(len(playbooks), len(policies))
+    return ValidationReport(len(playbooks), len(policies), waiver_files)
 
 
 def _yaml_files(paths: Iterable[Path]) -> Iterable[Path]:
