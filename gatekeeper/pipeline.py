@@ -9,7 +9,7 @@ be written, the alias is moved back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +29,7 @@ from gatekeeper.decide.result import (
     Promotion,
     Result,
 )
+from gatekeeper.decide.waivers import Scope, apply_waivers
 from gatekeeper.errors import InfrastructureError, InvalidInputError
 from gatekeeper.evaluate.milestone import evaluate_milestone, evidence_request
 from gatekeeper.evidence.external import with_external
@@ -36,7 +37,8 @@ from gatekeeper.evidence.gitinfo import playbook_commit
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest, EvidenceSource
 from gatekeeper.load.model import Milestone
 from gatekeeper.load.playbook import LoadedPlaybook, find_milestone, load_playbook
-from gatekeeper.load.policy import load_policies
+from gatekeeper.load.policy import LoadedPolicy, load_policies
+from gatekeeper.load.waivers import load_waivers
 from gatekeeper.record import (
     AuditSession,
     AuditStore,
@@ -46,6 +48,7 @@ from gatekeeper.record import (
     promotion_entry,
     recorded_promotion_entry,
     refusal_entry,
+    waiver_use_entries,
 )
 
 #: A decision stamped later than now by more than this is refused (clocks of CI runners
@@ -90,16 +93,23 @@ class GateRequest:
     milestone: str
     promote: bool = False
     policies: Path | None = None
+    #: A waiver file or folder (``--waivers``), and the instant expiry is judged at (``--now``;
+    #: None: the clock).
+    waivers: Path | None = None
+    now: datetime | None = None
 
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def load_for(request: GateRequest) -> tuple[LoadedPlaybook, Milestone]:
-    """Load the playbook held to the organisation's policies, and check that it gates this
-    model and has this milestone."""
-    loaded = load_playbook(request.playbook, load_policies(request.policies))
+def load_for(request: GateRequest, policies: Sequence[LoadedPolicy] | None = None
+             ) -> tuple[LoadedPlaybook, Milestone]:
+    """Load the playbook held to the organisation's policies (``policies``, else those
+    ``request`` names), and check that it gates this model and has this milestone."""
+    if policies is None:
+        policies = load_policies(request.policies)
+    loaded = load_playbook(request.playbook, policies)
     if loaded.playbook.model != request.model:
         raise InvalidInputError(f"{loaded.path}: this playbook gates model "
                                 f"'{loaded.playbook.model}', not '{request.model}'")
@@ -130,7 +140,9 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     """Evaluate one milestone for one version, record the decision, promote on a pass."""
     source, audit = adapters.source, adapters.audit
     started = utcnow()
-    loaded, milestone = load_for(request)
+    policies = load_policies(request.policies)
+    loaded, milestone = load_for(request, policies)
+    waivers = load_waivers(request.waivers)  # a bad waiver file is refused before evaluating
     version = source.resolve_version(request.model, request.version, request.alias)
     wanted = evidence_request(milestone)
     evidence = with_external(source.collect(request.model, version, wanted), wanted.external)
@@ -139,6 +151,11 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     found = audit.latest_decisions(request.model, version, candidate.run_id, every)
     checks = decide_checks(loaded, milestone, evaluate_milestone(milestone, evidence),
                            priors(loaded, milestone, found))
+    waived = None
+    if request.waivers is not None:
+        checks, waived = apply_waivers(checks, waivers, Scope(request.model, version,
+                                                              milestone.id),
+                                       policies, request.now or datetime.now(UTC))
     result = Result(
         model=ModelRef(candidate.name, candidate.version, candidate.run_id, candidate.source),
         milestone=MilestoneRef(milestone.id, milestone.title),
@@ -147,9 +164,12 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
         checks=checks, actor=adapters.identity.actor, started_at=started,
         finished_at=utcnow(), gatekeeper_version=__version__, policies=loaded.policies,
         history=history(loaded, found), registry_url=adapters.registry_url,
+        waivers=waived,
     )
     with audit.session() as session:
         result = result.with_audit(session.append(decision_entry(result, adapters.identity)))
+        for entry in waiver_use_entries(result, adapters.identity):
+            session.append(entry)
         if request.promote and result.decision is Decision.PASS:
             result = promote(result, milestone, adapters, session)
     return result

@@ -16,7 +16,13 @@ from gatekeeper.cli.options import (
     tracking_uri_option,
     version_options,
 )
-from gatekeeper.cli.publish import PublishFlags, announced, publish_options, published
+from gatekeeper.cli.publish import (
+    WARNING,
+    PublishFlags,
+    announced,
+    publish_options,
+    published,
+)
 from gatekeeper.common.redact import redact_secrets
 from gatekeeper.errors import ExitCode, InvalidInputError
 
@@ -28,26 +34,37 @@ PLAYBOOK = click.Path(path_type=Path, dir_okay=False)
 @version_options
 @option("--promote", is_flag=True, help="On a pass, set the milestone's MLflow alias.")
 @policies_option
+@option("--waivers", type=click.Path(path_type=Path), metavar="PATH",
+        help="Waivers (a file or folder) that may turn failing checks into waived "
+             "(docs/waivers.md).")
+@option("--now", metavar="ISO8601",
+        help="Judge waiver expiry at this instant instead of the clock (reproducible runs).")
 @tracking_uri_option
 @audit_log_option
 @output_option
 @publish_options(require=True)
 def check_command(playbook: Path, model: str, version: str | None, alias: str | None,
                   milestone: str, promote: bool, policies: Path | None,
+                  waivers: Path | None, now: str | None,
                   tracking_uri: str | None, audit_log: Path, outputs: Sequence[str],
                   publish: PublishFlags) -> int:
     """Evaluate one milestone of PLAYBOOK for one model version; record and print the verdict."""
     from gatekeeper.act.publish.interface import PublishContext
     from gatekeeper.adapters import mlflow_adapters
     from gatekeeper.cli.outputs import parse_outputs, write_outputs
+    from gatekeeper.common.durations import parse_instant
+    from gatekeeper.decide.waivers import warnings
     from gatekeeper.pipeline import GateRequest, run_gate
 
     targets = parse_outputs(outputs)
     request = GateRequest(playbook, model, *version_or_alias(version, alias), milestone,
-                          promote=promote, policies=policies)
+                          promote=promote, policies=policies, waivers=waivers,
+                          now=parse_instant(now, "--now") if now else None)
     publishing = publish.open(PublishContext(model, milestone))
     with announced(publishing):  # pending now; error if no verdict is reached
         result = run_gate(request, mlflow_adapters(tracking_uri, audit_log))
+    for line in warnings(result.waivers):
+        click.echo(WARNING + redact_secrets(line), err=True)
     write_outputs(result, targets)  # the verdict's files first: publishing never delays them
     return published(publishing, result, int(result.exit_code), publish.require)
 

@@ -25,6 +25,7 @@ from gatekeeper.decide.result import (
     PolicyRef,
     Promotion,
     Result,
+    WaiverReport,
 )
 from gatekeeper.errors import InvalidInputError
 
@@ -93,6 +94,8 @@ def field_problem(data: Mapping[str, Any]) -> str | None:
     if absent:
         return f"missing field '{absent[0]}'"
     found = [_fields(data[key], cls, key, key in NULLABLE) for key, cls in SECTIONS.items()]
+    # Optional: results written before waivers existed, or without --waivers, have none.
+    found.append(_fields(data.get("waivers"), WaiverReport, "waivers", True))
     for key, cls in LISTS.items():
         items = data.get(key, [])
         if items is None and key != "checks":

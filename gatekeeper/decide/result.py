@@ -115,6 +115,50 @@ class Promotion:
     previous_version: str | None
 
 
+@dataclass(frozen=True)
+class WaiverNote:
+    """One waiver of the run: ``id``, where it is written (``waivers.yaml:12``), the checks it
+    covered or was meant for, and, when ignored or unmatched, why."""
+
+    id: str
+    where: str
+    checks: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class WaiverFileRef:
+    """A waiver file read for the run, with the sha256 of its bytes."""
+
+    path: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class WaiverReport:
+    """The waivers that applied to this model, version and milestone: ``used`` (a failing
+    check is ``waived``), ``ignored`` (expired, not approved, against a policy, or for a check
+    no waiver may cover) and ``unmatched`` (nothing to waive), and the files they came from."""
+
+    files: tuple[WaiverFileRef, ...] = ()
+    used: tuple[WaiverNote, ...] = ()
+    ignored: tuple[WaiverNote, ...] = ()
+    unmatched: tuple[WaiverNote, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WaiverReport:
+        def notes(key: str) -> tuple[WaiverNote, ...]:
+            return tuple(WaiverNote(**{**n, "checks": tuple(n.get("checks") or ())})
+                         for n in data.get(key) or ())
+        return cls(tuple(WaiverFileRef(**f) for f in data.get("files") or ()),
+                   notes("used"), notes("ignored"), notes("unmatched"))
+
+    def tally(self) -> str:
+        """``1 used, 1 ignored, 0 unmatched``."""
+        return (f"{len(self.used)} used, {len(self.ignored)} ignored, "
+                f"{len(self.unmatched)} unmatched")
+
+
 def summarize(checks: tuple[CheckResult, ...]) -> dict[str, int]:
     return {s.value: sum(1 for c in checks if c.status is s) for s in Status}
 
@@ -138,6 +182,8 @@ class Result:
     #: The MLflow server's web address when it has one (http/https, no credentials), so
     #: reports can link evidence; None for a local SQLite or file registry.
     registry_url: str | None = None
+    #: The waivers given with ``--waivers`` and what became of each; None without the flag.
+    waivers: WaiverReport | None = None
 
     @property
     def decision(self) -> Decision:
@@ -178,6 +224,7 @@ class Result:
             "promotion": asdict(self.promotion) if self.promotion else None,
             "history": [asdict(h) for h in self.history],
             "registry_url": self.registry_url,
+            "waivers": asdict(self.waivers) if self.waivers else None,
         }
 
     @classmethod
@@ -201,6 +248,7 @@ class Result:
             policies=tuple(PolicyRef(**p) for p in data.get("policies") or ()),
             history=tuple(MilestoneHistory(**h) for h in data.get("history") or ()),
             registry_url=data.get("registry_url"),
+            waivers=WaiverReport.from_dict(data["waivers"]) if data.get("waivers") else None,
         )
 
 

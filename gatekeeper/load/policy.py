@@ -67,6 +67,16 @@ class ChangeRules(Strict):
         "relaxed_policy.")
 
 
+class WaiverRules(Strict):
+    """What a waiver may do under this policy (docs/waivers.md); a waiver that breaks a rule
+    does nothing and is reported."""
+
+    max_days: float | None = Field(
+        default=None, gt=0, description="Longest a waiver may run, from granted to expires.")
+    forbid_categories: tuple[Category, ...] = Field(
+        default=(), description="Categories whose failing checks no waiver may cover.")
+
+
 class Policy(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str = ""
@@ -74,6 +84,8 @@ class Policy(Strict):
     limits: Limits = Limits()
     changes: ChangeRules = Field(
         default=ChangeRules(), description="What `gatekeeper diff` refuses between commits.")
+    waivers: WaiverRules = Field(
+        default=WaiverRules(), description="Caps on waivers: duration, forbidden categories.")
 
 
 @dataclass(frozen=True)
@@ -88,7 +100,11 @@ class LoadedPolicy:
         """sha256 of the policy's parsed content: a comment edit keeps it, a rule change not.
         ``changes`` is left out: it governs ``gatekeeper diff``, not what a milestone checks,
         so editing it must not void the passes bound to this policy."""
-        content = rfc8785.dumps(self.policy.model_dump(mode="json", exclude={"changes"}))
+        # ``waivers`` only when written: policies without it keep the digest (and the passes
+        # bound to it) they had before waiver rules existed.
+        left_out = {"changes"} | ({"waivers"} if "waivers" not in self.policy.model_fields_set
+                                  else set())
+        content = rfc8785.dumps(self.policy.model_dump(mode="json", exclude=left_out))
         return "sha256:" + hashlib.sha256(content).hexdigest()
 
     def where(self, loc: Loc) -> str:

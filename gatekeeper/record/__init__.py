@@ -36,6 +36,7 @@ from gatekeeper.record.records import (
     promotion_entry,
     recorded_promotion_entry,
     refusal_entry,
+    waiver_use_entries,
 )
 
 #: Audit store implementations by name; a location names its store as ``NAME:...`` (a plain
@@ -77,4 +78,5 @@ __all__ = [
     "promotion_entry",
     "recorded_promotion_entry",
     "refusal_entry",
+    "waiver_use_entries",
 ]

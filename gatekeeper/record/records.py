@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 DECISION = "decision"
 PROMOTION = "promotion"
 PROMOTION_REFUSED = "promotion_refused"
-ACTIONS = (DECISION, PROMOTION, PROMOTION_REFUSED)
+WAIVER_USE = "waiver_use"
+ACTIONS = (DECISION, PROMOTION, PROMOTION_REFUSED, WAIVER_USE)
 
 # RFC 8785 (I-JSON) numbers are IEEE doubles: larger integers would not survive a round trip.
 _MAX_SAFE_INT = 2**53 - 1
@@ -49,11 +50,29 @@ def decision_entry(result: Result, identity: Identity) -> dict[str, Any]:
         "decision": result.decision.value,
         "reasons": _reasons(checks),
         "waivers": _waivers(checks),
+        **_waiver_report(result),
         "baseline": asdict(result.baseline) if result.baseline else None,
         "policies": [asdict(p) for p in result.policies],
         "summary": result.summary,
         **_timing(result),
     })
+
+
+def waiver_use_entries(result: Result, identity: Identity) -> list[dict[str, Any]]:
+    """One record per waived check of ``result``, pointing at its decision record
+    (``result.audit``): who owned and approved the waiver, why, its ticket and expiry."""
+    return [_plain_entry({
+        "action": WAIVER_USE,
+        **_who(identity),
+        **_subject(result.model, result.milestone.id, result.playbook),
+        "check": c.id,
+        "category": c.category,
+        "observed": c.observed,
+        "threshold": c.threshold,
+        "waiver": dict(c.waiver or {}),
+        "decision": result.decision.value,
+        "decision_ref": asdict(result.audit) if result.audit else None,
+    }) for c in result.checks if c.status.value == "waived"]
 
 
 def promotion_entry(result: Result, promotion: Promotion, identity: Identity) -> dict[str, Any]:
@@ -226,6 +245,17 @@ def _reasons(checks: tuple[CheckResult, ...]) -> list[str]:
     if not checks:
         return ["no checks: an empty gate never passes"]
     return [f"{c.id}: {c.message}" for c in checks if c.blocks]
+
+
+def _waiver_report(result: Result) -> dict[str, Any]:
+    """With ``--waivers``: the files read (and their digests), and the waivers in scope that
+    did nothing, with why; a reviewer sees what was tried, not only what was used."""
+    report = result.waivers
+    if report is None:
+        return {}
+    return {"waiver_files": [asdict(f) for f in report.files],
+            "waivers_ignored": [asdict(n) for n in report.ignored],
+            "waivers_unmatched": [asdict(n) for n in report.unmatched]}
 
 
 def _waivers(checks: tuple[CheckResult, ...]) -> list[dict[str, Any]]:

@@ -55,7 +55,8 @@ def waiver_line(waiver: Mapping[str, Any] | None) -> str:
     """``W-7: synthetic test data (approved by ciso@..., expires 2027-01-01)``, or ``""``."""
     if not waiver:
         return ""
-    notes = [f"approved by {waiver['approved_by']}" if waiver.get("approved_by") else "",
+    approver = waiver.get("approver") or waiver.get("approved_by")
+    notes = [f"approved by {approver}" if approver else "",
              f"expires {waiver['expires']}" if waiver.get("expires") else ""]
     extra = ", ".join(n for n in notes if n)
     reason = f": {waiver['reason']}" if waiver.get("reason") else ""

@@ -87,7 +87,8 @@ def waiver_text(waiver: Mapping[str, Any] | None) -> str:
         return ""
     head = str(waiver.get("id", "waiver"))
     reason = f": {waiver['reason']}" if waiver.get("reason") else ""
-    notes = [f"approved by {waiver['approved_by']}" if waiver.get("approved_by") else "",
+    approver = waiver.get("approver") or waiver.get("approved_by")
+    notes = [f"approved by {approver}" if approver else "",
              f"expires {waiver['expires']}" if waiver.get("expires") else ""]
     extra = ", ".join(n for n in notes if n)
     return head + reason + (f" ({extra})" if extra else "")

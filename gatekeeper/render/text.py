@@ -33,6 +33,8 @@ def render(result: Result) -> str:
     for check in checks:
         lines += [_line(check, width), *_details(check)]
     lines += ["", _verdict(result)]
+    if result.waivers is not None:
+        lines.append(f"waivers: {result.waivers.tally()}")
     if result.promotion:
         p = result.promotion
         before = f" (was version {p.previous_version})" if p.previous_version else ""
