@@ -82,6 +82,8 @@ def _summary(result: Result, left_out: Counter[str]) -> str:
              f"{result.milestone.id}, exit code {int(result.exit_code)}"]
     if result.audit:
         lines.append(f"audit: record {result.audit.seq} {result.audit.hash}")
+    if result.waivers is not None:
+        lines.append(f"waivers: {result.waivers.tally()}")
     if left_out:
         total = sum(left_out.values())
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(left_out.items()))

@@ -27,6 +27,7 @@ from gatekeeper.render.readable import (
     tally,
     verdict_word,
     version_url,
+    waiver_notes,
     waiver_text,
     where,
 )
@@ -176,6 +177,7 @@ def facts(result: Result) -> str:
         ("milestone digest", f"<code>{e(pb.milestone_digest or 'none')}</code>"),
         ("git commit", f"<code>{e(pb.git_commit)}</code>" if pb.git_commit else "none"),
         ("policies", policies(result)),
+        ("waivers", "<br>".join(e(n) for n in waiver_notes(result)) or "none given"),
         ("audit record", (f"<code>{e(result.audit.log)}</code> record {result.audit.seq} "
                           f"<code>{e(result.audit.hash)}</code>" if result.audit
                           else "not recorded")),

@@ -86,6 +86,7 @@ def _run_properties(result: Result) -> list[tuple[str, str]]:
         ("audit.log", audit.log if audit else None),
         ("audit.seq", str(audit.seq) if audit else None),
         ("audit.hash", audit.hash if audit else None),
+        ("waivers", result.waivers.tally() if result.waivers else None),
     ]
     return [(name, value) for name, value in pairs if value]
 

@@ -31,6 +31,7 @@ from gatekeeper.render.readable import (
     tally,
     verdict_word,
     version_url,
+    waiver_notes,
     waiver_text,
     where,
 )
@@ -158,6 +159,9 @@ def _facts(result: Result) -> list[str]:
     if result.policies:
         lines.append("**Policies** " + ", ".join(f"{text(p.id)} ({code(p.path)})"
                                                  for p in result.policies) + "  ")
+    notes = waiver_notes(result)
+    if notes:
+        lines.append("**Waivers** " + "; ".join(text(n) for n in notes) + "  ")
     if result.promotion:
         p = result.promotion
         lines.append(f"**Promoted** alias {code(p.alias)} → version {text(p.version)}  ")

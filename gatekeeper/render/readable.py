@@ -94,6 +94,17 @@ def waiver_text(waiver: Mapping[str, Any] | None) -> str:
     return head + reason + (f" ({extra})" if extra else "")
 
 
+def waiver_notes(result: Result) -> list[str]:
+    """With ``--waivers``: the waivers' own tally (``1 used, 1 ignored, 0 unmatched``), then
+    one line per waiver that did nothing and why; without it, nothing."""
+    report = result.waivers
+    if report is None:
+        return []
+    return [report.tally(),
+            *(f"{n.id} ({n.where}) ignored: {n.note}" for n in report.ignored),
+            *(f"{n.id} ({n.where}) matched nothing: {n.note}" for n in report.unmatched)]
+
+
 def web_base(registry_url: str | None) -> str | None:
     """The registry's web address when it is an http(s) URL, without a trailing slash; a
     stored result is read back as input, so anything else (``javascript:``) never links."""

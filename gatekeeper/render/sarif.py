@@ -16,6 +16,7 @@ milestone is its own code-scanning category and uploads do not replace one anoth
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -120,5 +121,6 @@ def _run_properties(result: Result) -> dict[str, Any]:
         "playbook": {"path": result.playbook.path, "digest": result.playbook.digest,
                      "gitCommit": result.playbook.git_commit},
         "summary": result.summary,
+        "waivers": asdict(result.waivers) if result.waivers else None,
         "audit": {"log": audit.log, "seq": audit.seq, "hash": audit.hash} if audit else None,
     }

@@ -12,6 +12,7 @@ from gatekeeper.render.readable import (
     playbook_checks,
     prerequisite,
     tally,
+    waiver_notes,
     waiver_text,
     where,
 )
@@ -33,8 +34,8 @@ def render(result: Result) -> str:
     for check in checks:
         lines += [_line(check, width), *_details(check)]
     lines += ["", _verdict(result)]
-    if result.waivers is not None:
-        lines.append(f"waivers: {result.waivers.tally()}")
+    notes = waiver_notes(result)
+    lines += [f"waivers: {notes[0]}", *(f"  {n}" for n in notes[1:])] if notes else []
     if result.promotion:
         p = result.promotion
         before = f" (was version {p.previous_version})" if p.previous_version else ""
