@@ -25,9 +25,12 @@ def mlflow_adapters(tracking_uri: str | None, audit_log: Path) -> Adapters:
 def web_address(uri: str) -> str | None:
     """The MLflow server's address for links (``https://mlflow.example.com``), without
     credentials, query or fragment; None for a registry without a web UI (SQLite, files)."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return None  # a malformed URI: the registry step reports it (exit 2), not this one
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    port = f":{parts.port}" if parts.port else ""
     return urlunsplit((parts.scheme, host + port, parts.path.rstrip("/"), "", ""))
