@@ -5,7 +5,9 @@ the check kinds that must be present, and upper limits that no playbook threshol
 Applied by ``gatekeeper validate`` and by every ``check`` and ``promote`` (no playbook can get
 around them); a violation is reported at the playbook's location and names the policy's line.
 Its ``changes`` section names the kinds of change ``gatekeeper diff`` refuses (exit 1) between
-two commits, such as a loosened threshold.
+two commits, such as a loosened threshold. ``protected_aliases`` names the aliases only the gate
+may move (``gatekeeper status`` flags one moved by hand; a baseline behind one is checked at
+``check``), and ``lineage`` the branches a version's training commit must be reachable from.
 
     policies = load_policies(Path("policies"))      # a file or a folder of YAML files
     problems = [p for pol in policies for p in policy_problems(pol, playbook, doc)]
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +79,15 @@ class WaiverRules(Strict):
         default=(), description="Categories whose failing checks no waiver may cover.")
 
 
+class LineageRules(Strict):
+    """Where a gated version's training commit (run tag ``mlflow.source.git.commit``) must
+    come from: the playbook's git repository, reachable from one of these branches."""
+
+    branches: tuple[str, ...] = Field(
+        min_length=1, description="Branch names or globs (release/*); a remote-tracking "
+        "branch counts under its name without the remote (origin/main is main).")
+
+
 class Policy(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str = ""
@@ -86,6 +97,20 @@ class Policy(Strict):
         default=ChangeRules(), description="What `gatekeeper diff` refuses between commits.")
     waivers: WaiverRules = Field(
         default=WaiverRules(), description="Caps on waivers: duration, forbidden categories.")
+    protected_aliases: tuple[str, ...] = Field(
+        default=(), description="Aliases only the gate may move (e.g. champion): `gatekeeper "
+        "status` flags one pointing at a version it was not promoted to, and so does `check` "
+        "when it is a baseline.")
+    block_on_moved_baseline: bool = Field(
+        default=False, description="A baseline behind a protected alias moved outside the "
+        "gate blocks `check` (fail) instead of warning.")
+    lineage: LineageRules | None = Field(
+        default=None, description="Branches the training commit must be reachable from.")
+
+
+#: Policy keys added after policies were in use; see ``LoadedPolicy.digest``.
+LATER_SECTIONS = frozenset({"waivers", "protected_aliases", "block_on_moved_baseline",
+                            "lineage"})
 
 
 @dataclass(frozen=True)
@@ -100,10 +125,9 @@ class LoadedPolicy:
         """sha256 of the policy's parsed content: a comment edit keeps it, a rule change not.
         ``changes`` is left out: it governs ``gatekeeper diff``, not what a milestone checks,
         so editing it must not void the passes bound to this policy."""
-        # ``waivers`` only when written: policies without it keep the digest (and the passes
-        # bound to it) they had before waiver rules existed.
-        left_out = {"changes"} | ({"waivers"} if "waivers" not in self.policy.model_fields_set
-                                  else set())
+        # Sections added later count only when written: policies without them keep the
+        # digest (and the passes bound to it) they had before those sections existed.
+        left_out = {"changes"} | (LATER_SECTIONS - self.policy.model_fields_set)
         content = rfc8785.dumps(self.policy.model_dump(mode="json", exclude=left_out))
         return "sha256:" + hashlib.sha256(content).hexdigest()
 
@@ -188,3 +212,18 @@ def _limit_problems(loaded: LoadedPolicy, check: Mapping[str, object], doc: Docu
             where = loaded.where(("limits", limit_name))
             yield doc.problem((*loc, field), f"policy {policy.id} ({where}): {field} {value:g} "
                               f"is looser than the limit {limit:g}")
+
+
+def protected_aliases(policies: Sequence[LoadedPolicy]) -> dict[str, bool]:
+    """Every alias some policy protects → whether a baseline moved outside the gate blocks
+    (it does when any policy protecting that alias says ``block_on_moved_baseline``)."""
+    found: dict[str, bool] = {}
+    for loaded in policies:
+        for alias in loaded.policy.protected_aliases:
+            found[alias] = found.get(alias, False) or loaded.policy.block_on_moved_baseline
+    return found
+
+
+def lineage_rules(policies: Sequence[LoadedPolicy]) -> dict[str, tuple[str, ...]]:
+    """Each policy with a ``lineage`` section → the branches it names (every one must hold)."""
+    return {p.policy.id: p.policy.lineage.branches for p in policies if p.policy.lineage}
