@@ -18,9 +18,11 @@ from typing import Any, Protocol
 
 from gatekeeper import __version__
 from gatekeeper.decide.checks import Prior, decide_checks, short
+from gatekeeper.decide.integrity import BaselineAlias, baseline_alias_result, lineage_result
 from gatekeeper.decide.result import (
     AuditRef,
     BaselineRef,
+    CheckResult,
     Decision,
     MilestoneHistory,
     MilestoneRef,
@@ -35,9 +37,15 @@ from gatekeeper.evaluate.milestone import evaluate_milestone, evidence_request
 from gatekeeper.evidence.external import with_external
 from gatekeeper.evidence.gitinfo import playbook_commit
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest, EvidenceSource
+from gatekeeper.evidence.lineage import GIT_COMMIT_TAG, lineage_facts
 from gatekeeper.load.model import Milestone
 from gatekeeper.load.playbook import LoadedPlaybook, find_milestone, load_playbook
-from gatekeeper.load.policy import LoadedPolicy, load_policies
+from gatekeeper.load.policy import (
+    LoadedPolicy,
+    lineage_rules,
+    load_policies,
+    protected_aliases,
+)
 from gatekeeper.load.waivers import load_waivers
 from gatekeeper.record import (
     AuditSession,
@@ -50,6 +58,7 @@ from gatekeeper.record import (
     refusal_entry,
     waiver_use_entries,
 )
+from gatekeeper.record.standing import latest_promotions, promoted_version
 
 #: A decision stamped later than now by more than this is refused (clocks of CI runners
 #: disagree a little; a record from the future is forged or from a broken clock).
@@ -151,6 +160,7 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     found = audit.latest_decisions(request.model, version, candidate.run_id, every)
     checks = decide_checks(loaded, milestone, evaluate_milestone(milestone, evidence),
                            priors(loaded, milestone, found))
+    checks += policy_results(request.playbook, loaded, milestone, evidence, policies, audit)
     waived = None
     if request.waivers is not None:
         checks, waived = apply_waivers(checks, waivers, Scope(request.model, version,
@@ -173,6 +183,36 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
         if request.promote and result.decision is Decision.PASS:
             result = promote(result, milestone, adapters, session)
     return result
+
+
+def policy_results(playbook: Path, loaded: LoadedPlaybook, milestone: Milestone,
+                   evidence: Evidence, policies: Sequence[LoadedPolicy],
+                   audit: AuditStore) -> tuple[CheckResult, ...]:
+    """The results the policies add (docs/status.md): a protected baseline alias moved
+    outside the gate, and the training commit's lineage. Their facts are gathered here, from
+    the audit store and git, only when a policy asks; the judging is pure."""
+    location = loaded.location(milestone.id, "")
+    protected = protected_aliases(policies)
+    baselines = {a: v.version for a, v in evidence.baselines.items()
+                 if v is not None and a in protected}
+    found = []
+    if baselines:
+        promotions = latest_promotions(audit.model_records(evidence.candidate.name))
+        found.append(baseline_alias_result(
+            [BaselineAlias(a, v, promoted_version(promotions, a), protected[a],
+                           _audit_ref(promotions.get(a))) for a, v in sorted(baselines.items())],
+            location))
+    rules = lineage_rules(policies)
+    if rules:
+        candidate = evidence.candidate
+        facts = lineage_facts(playbook, candidate.run_tags.get(GIT_COMMIT_TAG),
+                              [p for branches in rules.values() for p in branches])
+        found.append(lineage_result(facts, rules, candidate.run_id, location))
+    return tuple(r for r in found if r is not None)
+
+
+def _audit_ref(record: Mapping[str, Any] | None) -> str | None:
+    return f"audit:{record.get('hash')}" if record is not None else None
 
 
 def playbook_ref(request: GateRequest, loaded: LoadedPlaybook,

@@ -44,3 +44,7 @@ class AuditStore(Protocol):
                          milestones: Sequence[str]) -> dict[str, dict[str, Any] | None]:
         """The latest decision record (pass or block) per milestone; None where none."""
         ...
+
+    def model_records(self, model: str) -> list[dict[str, Any]]:
+        """Every record about ``model``, oldest first, verified; none for a missing store."""
+        ...

@@ -291,6 +291,15 @@ class AuditLog:
             return dict.fromkeys(milestones)
         return _latest(self.verified_records(), model, version, run_id, milestones)
 
+    def model_records(self, model: str) -> list[dict[str, Any]]:
+        """Every record about ``model``, oldest first, in one verified pass (``gatekeeper
+        status``, protected aliases). A log that fails verification raises AuditReadError: a
+        forged promotion must not hide an alias moved by hand. A missing log holds none."""
+        if not self.path.exists():
+            return []
+        wanted = RecordFilter(model=model)
+        return [s.record for s in self.verified_records() if wanted.matches(s.record)]
+
     def _stable_size(self) -> int | None:
         """How many bytes of the file hold whole records; None if that cannot be known.
 
