@@ -57,14 +57,23 @@ def lineage_facts(playbook: Path, commit: str | None,
                                                   "repository, so the commit cannot be found")
     with repo:
         where = str(repo.working_tree_dir or repo.git_dir)
-        target = _find_commit(repo, commit)
-        if target is None:
-            return LineageFacts(commit, where)
-        named = {n: tips for n, tips in _branch_tips(repo).items()
-                 if any(fnmatchcase(n, p) for p in patterns)}
-        reaching = tuple(n for n, tips in sorted(named.items())
-                         if any(repo.is_ancestor(target, tip) for tip in tips))
-        return LineageFacts(commit, where, True, tuple(sorted(named)), reaching)
+        try:
+            return _facts(repo, where, commit, patterns)
+        except git.GitCommandError as exc:
+            return LineageFacts(commit, where, problem=f"git failed in {where}: "
+                                f"{str(exc.stderr).strip() or exc}")
+
+
+def _facts(repo: git.Repo, where: str, commit: str | None,
+           patterns: Sequence[str]) -> LineageFacts:
+    target = _find_commit(repo, commit)
+    if target is None:
+        return LineageFacts(commit, where)
+    named = {n: tips for n, tips in _branch_tips(repo).items()
+             if any(fnmatchcase(n, p) for p in patterns)}
+    reaching = tuple(n for n, tips in sorted(named.items())
+                     if any(repo.is_ancestor(target, tip) for tip in tips))
+    return LineageFacts(commit, where, True, tuple(sorted(named)), reaching)
 
 
 def _find_commit(repo: git.Repo, commit: str | None) -> git.Commit | None:
@@ -73,7 +82,9 @@ def _find_commit(repo: git.Repo, commit: str | None) -> git.Commit | None:
     if commit is None or not _SHA.fullmatch(commit):
         return None
     try:
-        return repo.commit(commit)
+        # Verified by git itself: GitPython builds a Commit for any 40-digit sha, present or not.
+        full = repo.git.rev_parse("--verify", "--quiet", f"{commit}^{{commit}}")
+        return repo.commit(full)
     except (git.BadName, git.BadObject, ValueError, git.GitCommandError):
         return None
 
