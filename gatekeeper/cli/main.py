@@ -21,6 +21,7 @@ from gatekeeper.cli.init import init_command
 from gatekeeper.cli.probe import probe_command
 from gatekeeper.cli.publish import publish_command
 from gatekeeper.cli.report import report_command
+from gatekeeper.cli.status import status_command
 from gatekeeper.cli.validate import schema_command, validate_command
 
 
@@ -36,7 +37,7 @@ def cli() -> None:
 
 for _command in (validate_command, check_command, promote_command, probe_command,
                  audit_group, schema_command, demo_command, publish_command, diff_command,
-                 report_command, init_command):
+                 report_command, init_command, status_command):
     cli.add_command(_command)
 
 

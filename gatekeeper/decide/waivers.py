@@ -27,6 +27,10 @@ from gatekeeper.evaluate.interface import Status
 from gatekeeper.load.policy import LoadedPolicy
 from gatekeeper.load.waivers import PREREQUISITE_ID, LoadedWaiver, LoadedWaivers
 
+#: Results gatekeeper adds from the organisation's policies (decide/integrity.py): what no
+#: playbook can get around, a waiver file cannot either.
+GUARDRAIL_KINDS = frozenset({"alias_integrity", "lineage"})
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -87,6 +91,9 @@ def refusal(item: LoadedWaiver, check: CheckResult, policies: Sequence[LoadedPol
     w = item.waiver
     if check.id == PREREQUISITE_ID or check.kind == "prerequisite":
         return "the prerequisite (earlier milestones passed) can never be waived"
+    if check.kind in GUARDRAIL_KINDS:
+        return (f"{check.kind} is an organisation policy's guardrail, checked by gatekeeper "
+                "itself: no waiver covers it")
     if check.status is Status.ERROR:
         return ("an error (evidence not seen) is never waived: only a failure the gate "
                 "measured can be accepted")

@@ -179,6 +179,16 @@ def test_the_prerequisite_is_never_waived(tmp_path: Path) -> None:
                                       "be waived")
 
 
+@pytest.mark.parametrize(("check_id", "kind"), [("gatekeeper.baseline-alias", "alias_integrity"),
+                                                ("gatekeeper.lineage", "lineage")])
+def test_a_policy_guardrail_is_never_waived(tmp_path: Path, check_id: str, kind: str) -> None:
+    guardrail = check(check_id, Status.FAIL, Category.GOVERNANCE, kind=kind)
+    statuses, report = applied(waivers(tmp_path, {"check": check_id}), checks=(guardrail,))
+    assert statuses[check_id] == "fail"
+    assert report.ignored[0].note == (f"{kind} is an organisation policy's guardrail, checked "
+                                      "by gatekeeper itself: no waiver covers it")
+
+
 def test_an_error_is_never_waived(tmp_path: Path) -> None:
     statuses, report = applied(waivers(tmp_path, {"check": "model-card"}))
     assert statuses["model-card"] == "error"
