@@ -38,6 +38,7 @@ from gatekeeper.evidence.external import with_external
 from gatekeeper.evidence.gitinfo import playbook_commit
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest, EvidenceSource
 from gatekeeper.evidence.lineage import GIT_COMMIT_TAG, lineage_facts
+from gatekeeper.evidence.scans import with_scans
 from gatekeeper.load.model import Milestone
 from gatekeeper.load.playbook import LoadedPlaybook, find_milestone, load_playbook
 from gatekeeper.load.policy import (
@@ -155,6 +156,7 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     version = source.resolve_version(request.model, request.version, request.alias)
     wanted = evidence_request(milestone)
     evidence = with_external(source.collect(request.model, version, wanted), wanted.external)
+    evidence = with_scans(evidence, wanted.scans, source)
     candidate = evidence.candidate
     every = [m.id for m in loaded.playbook.milestones]
     found = audit.latest_decisions(request.model, version, candidate.run_id, every)

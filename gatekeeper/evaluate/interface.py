@@ -70,6 +70,9 @@ class CheckKind:
     evaluate: Callable[[Any, Evidence], Outcome]
     needs: Callable[[Any], EvidenceRequest] = lambda _spec: EvidenceRequest()
     summary: str = ""
+    #: The scanners (gatekeeper.evidence.scanners) the kind runs: ``validate`` refuses a
+    #: playbook using the kind where one of them is not installed, naming the extra.
+    scanners: tuple[str, ...] = ()
 
 
 def missing(what: str, where: str, ref: str) -> Outcome:

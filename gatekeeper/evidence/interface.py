@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gatekeeper.errors import InfrastructureError
@@ -143,6 +144,23 @@ class ExternalQuery:
 
 
 @dataclass(frozen=True)
+class ScanQuery:
+    """One scanner run a check asks for (see :mod:`gatekeeper.evidence.scanners`); the report
+    lands in ``Evidence.extra[query.key]``. Two checks asking the same share one run."""
+
+    scanner: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        args = ",".join(f"{k}={v}" for k, v in self.params)
+        return f"scan:{self.scanner}({args})"
+
+    def param(self, name: str) -> str | None:
+        return dict(self.params).get(name)
+
+
+@dataclass(frozen=True)
 class EvidenceRequest:
     """What the checks of one milestone need, so a source reads no more than that."""
 
@@ -150,6 +168,7 @@ class EvidenceRequest:
     artifacts: bool = False
     model_info: bool = False
     external: frozenset[ExternalQuery] = frozenset()
+    scans: frozenset[ScanQuery] = frozenset()
 
     def merge(self, other: EvidenceRequest) -> EvidenceRequest:
         return EvidenceRequest(
@@ -157,6 +176,7 @@ class EvidenceRequest:
             artifacts=self.artifacts or other.artifacts,
             model_info=self.model_info or other.model_info,
             external=self.external | other.external,
+            scans=self.scans | other.scans,
         )
 
 
@@ -174,3 +194,10 @@ class EvidenceSource(abc.ABC):
         A baseline alias that is not set maps to ``None``; an unknown model or version raises
         InvalidInputError; an unreachable registry raises EvidenceSourceError.
         """
+
+    def fetch_files(self, version: VersionEvidence, dest: Path) -> tuple[Path | None,
+                                                                         Path | None]:
+        """Copy ``version``'s model files and its source run's artifacts under ``dest``, for
+        the scanners; return the two folders (None where there is nothing). Raises
+        EvidenceSourceError when they cannot be read."""
+        raise EvidenceSourceError(f"{type(self).__name__} cannot copy a version's files")

@@ -12,6 +12,7 @@ about what was asked: a server answering ``{}`` is a failure, never a version ""
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -90,6 +91,40 @@ class MlflowSource(EvidenceSource):
         check_model_name(name)
         check_tracking_uri(self.tracking_uri)
         return self._bounded(lambda: self._collect(name, version, request))
+
+    def fetch_files(self, version: VersionEvidence, dest: Path) -> tuple[Path | None,
+                                                                         Path | None]:
+        """Download the version's model files to ``dest/model`` and its source run's
+        artifacts to ``dest/run``, within a deadline of their own (models can be large)."""
+        check_model_name(version.name)
+        check_tracking_uri(self.tracking_uri)
+        return call_registry(self.tracking_uri, RegistryDeadline(),
+                             lambda: self._fetch_files(version, dest),
+                             context=f"copying the files of {version.name} v{version.version}")
+
+    def _fetch_files(self, version: VersionEvidence, dest: Path) -> tuple[Path | None,
+                                                                          Path | None]:
+        import_mlflow()
+        from mlflow.artifacts import download_artifacts
+
+        with self._reading() as client:
+            location = client.get_model_version_download_uri(version.name, version.version)
+            model = _download(lambda: download_artifacts(
+                artifact_uri=location, dst_path=str(dest / "model"),
+                tracking_uri=self.tracking_uri))
+            run = None
+            if version.run_id:
+                run_id = version.run_id
+                run = _download(lambda: download_artifacts(
+                    run_id=run_id, artifact_path="", dst_path=str(dest / "run"),
+                    tracking_uri=self.tracking_uri))
+                inside = f"runs:/{run_id}/"
+                if run is not None and location.startswith(inside):
+                    # The model is a folder of the run: keep one copy, named model/...
+                    copy = (run / location[len(inside):].strip("/")).resolve()
+                    if copy != run.resolve() and copy.is_relative_to(run.resolve()):
+                        shutil.rmtree(copy, ignore_errors=True)
+        return model, run
 
     def _bounded(self, call: Callable[[], T]) -> T:
         return call_registry(self.tracking_uri, self.deadline, call)
@@ -369,6 +404,17 @@ def _read_mlmodel(tracking_uri: str, location: str) -> dict[str, Any] | None:
         except (yaml.YAMLError, UnicodeDecodeError):
             return None
     return data if isinstance(data, dict) else None
+
+
+def _download(call: Callable[[], str]) -> Path | None:
+    """The local folder ``call`` downloaded, or None when there was nothing to download."""
+    try:
+        path = Path(call())
+    except Exception as exc:
+        if is_not_found(exc) or isinstance(exc, FileNotFoundError):
+            return None
+        raise
+    return path if path.is_dir() else path.parent
 
 
 def _name_filter(name: str) -> str:

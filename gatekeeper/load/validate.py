@@ -61,9 +61,28 @@ def validate_paths(paths: Sequence[Path]) -> ValidationReport:
     for policy in policies:
         for playbook, doc in playbooks:
             problems += policy_problems(policy, playbook, doc)
+    for playbook, doc in playbooks:
+        problems += missing_scanners(playbook, doc)
     if problems:
         raise ValidationError(sorted(set(problems), key=lambda p: (p.file, p.line, p.col)))
     return ValidationReport(len(playbooks), len(policies), waiver_files)
+
+
+def missing_scanners(playbook: Playbook, doc: Document) -> list[Problem]:
+    """A check whose kind runs a scanner that is not installed here, with the ``pip install``
+    line that installs it (the gate would report that check as ``error``)."""
+    from gatekeeper.evaluate import CHECK_KINDS
+    from gatekeeper.evidence.scanners import SCANNERS
+
+    problems = []
+    for i, milestone in enumerate(playbook.milestones):
+        for j, check in enumerate(milestone.checks):
+            for name in CHECK_KINDS[check.kind].scanners:
+                why = SCANNERS[name].missing() if name in SCANNERS else f"no scanner '{name}'"
+                if why is not None:
+                    problems.append(doc.problem(("milestones", i, "checks", j, "kind"),
+                                                f"check '{check.id}' cannot run here: {why}"))
+    return problems
 
 
 def _yaml_files(paths: Iterable[Path]) -> Iterable[Path]:

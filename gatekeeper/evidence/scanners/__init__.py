@@ -1,0 +1,13 @@
+"""The registry of scanners: tools gatekeeper runs itself on a version's files.
+
+Adding a scanner = one module with a ``SCANNER``, one line in ``SCANNERS``, one test file, one
+row in docs/checks.md. Each tool is imported only when it scans, and installed by an extra
+(``gatekeeper[security]``, ``gatekeeper[privacy]``).
+"""
+
+from __future__ import annotations
+
+from gatekeeper.evidence.scanners.interface import Scanner
+
+SCANNERS: dict[str, Scanner] = {
+}
