@@ -16,8 +16,9 @@ from gatekeeper.decide.result import Location, PolicyRef
 from gatekeeper.errors import Problem, ValidationError
 from gatekeeper.evaluate import CHECK_KINDS
 from gatekeeper.evaluate.interface import CheckSpecBase
+from gatekeeper.load.governance import DataGovernance, GovernanceRules, held_to
 from gatekeeper.load.model import STAGE_ORDER, Milestone, Playbook
-from gatekeeper.load.policy import LoadedPolicy, policy_problems
+from gatekeeper.load.policy import LoadedPolicy, governance_rules, policy_problems
 from gatekeeper.load.yamlsrc import Document, Loc, pydantic_problems, read_document
 
 # Check fields that default to the playbook-level value of the same name when left out.
@@ -63,7 +64,7 @@ def load_playbook(path: Path, policies: Sequence[LoadedPolicy] = (),
     if problems or playbook is None:
         raise ValidationError(sorted(set(problems), key=_order))
     return LoadedPlaybook(
-        playbook=_inherit_defaults(playbook),
+        playbook=_held_to_governance(_inherit_defaults(playbook), governance_rules(policies)),
         path=doc.file,
         digest="sha256:" + hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
         locations=_locations(doc, playbook),
@@ -153,6 +154,22 @@ def _inherit(check: CheckSpecBase, playbook: Playbook) -> CheckSpecBase:
     update = {name: getattr(playbook, name) for name in INHERITED
               if name in type(check).model_fields and getattr(check, name) is None}
     return check.model_copy(update=update) if update else check
+
+
+def _held_to_governance(playbook: Playbook, rules: Sequence[GovernanceRules]) -> Playbook:
+    """Every check asking for data-governance facts, with the policies' allowed values."""
+    if not rules:
+        return playbook
+
+    def held(check: CheckSpecBase) -> CheckSpecBase:
+        asked = getattr(check, "data_governance", None)
+        if not isinstance(asked, DataGovernance):
+            return check
+        return check.model_copy(update={"data_governance": held_to(asked, rules)})
+
+    milestones = tuple(m.model_copy(update={"checks": tuple(held(c) for c in m.checks)})
+                       for m in playbook.milestones)
+    return playbook.model_copy(update={"milestones": milestones})
 
 
 def _locations(doc: Document, playbook: Playbook) -> dict[tuple[str, str], Location]:

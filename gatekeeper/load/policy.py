@@ -27,6 +27,7 @@ from pydantic import Field
 
 from gatekeeper.errors import InvalidInputError, Problem, ValidationError
 from gatekeeper.evaluate.interface import Category
+from gatekeeper.load.governance import GovernanceRules
 from gatekeeper.load.model import Playbook, Stage
 from gatekeeper.load.strict import Strict
 from gatekeeper.load.yamlsrc import Document, Loc, pydantic_problems, read_document
@@ -106,11 +107,14 @@ class Policy(Strict):
         "gate blocks `check` (fail) instead of warning.")
     lineage: LineageRules | None = Field(
         default=None, description="Branches the training commit must be reachable from.")
+    data_governance: GovernanceRules | None = Field(
+        default=None, description="Values allowed for the data-governance facts that "
+        "required_evidence checks ask for (classification, retention, privacy review).")
 
 
 #: Policy keys added after policies were in use; see ``LoadedPolicy.digest``.
 LATER_SECTIONS = frozenset({"waivers", "protected_aliases", "block_on_moved_baseline",
-                            "lineage"})
+                            "lineage", "data_governance"})
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,11 @@ def protected_aliases(policies: Sequence[LoadedPolicy]) -> dict[str, bool]:
         for alias in loaded.policy.protected_aliases:
             found[alias] = found.get(alias, False) or loaded.policy.block_on_moved_baseline
     return found
+
+
+def governance_rules(policies: Sequence[LoadedPolicy]) -> list[GovernanceRules]:
+    """The ``data_governance`` section of every policy that has one."""
+    return [p.policy.data_governance for p in policies if p.policy.data_governance]
 
 
 def lineage_rules(policies: Sequence[LoadedPolicy]) -> dict[str, tuple[str, ...]]:

@@ -144,9 +144,9 @@ def test_registered() -> None:
 
 @pytest.mark.parametrize(("fields", "message"), [
     ({}, "Value error, require at least one of 'tags', 'artifacts', 'signature', "
-     "'input_example' or 'version_description'"),
+     "'input_example', 'version_description' or 'data_governance'"),
     ({"tags": [], "signature": False}, "Value error, require at least one of 'tags', "
-     "'artifacts', 'signature', 'input_example' or 'version_description'"),
+     "'artifacts', 'signature', 'input_example', 'version_description' or 'data_governance'"),
     ({"tags": [""]}, "String should have at least 1 character"),
     ({"artifacts": "model_card.md"}, "Input should be a valid tuple"),
     ({"version_description": "yes please"}, "Input should be a valid boolean, unable to "
