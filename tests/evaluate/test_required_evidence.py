@@ -157,3 +157,69 @@ def test_invalid_specs_are_rejected(fields: dict[str, Any], message: str) -> Non
     with pytest.raises(pydantic.ValidationError) as caught:
         spec(**fields)
     assert message in [e["msg"] for e in caught.value.errors()]
+
+
+# Data governance: each fact present, then (where allowed values are known) allowed.
+
+GOVERNED = {"data.classification": "internal", "data.retention": "90d",
+            "privacy.dpia_ref": "DPIA-2026-17"}
+
+
+def governance(**fields: Any) -> RequiredEvidence:
+    asked = {"classification": True, "retention": True, "privacy_review": True, **fields}
+    return spec(data_governance=asked)
+
+
+def test_governance_facts_present_and_allowed_pass() -> None:
+    check = governance(classifications=["public", "internal"], max_retention="365d",
+                       privacy_review_pattern=r"DPIA-\d{4}-\d+")
+    outcome = run(check, version_tags=GOVERNED)
+    assert outcome.status is Status.PASS
+    assert outcome.message == ("present on fraud v4: tag 'data.classification', tag "
+                               "'data.retention', tag 'privacy.dpia_ref'")
+    assert outcome.evidence["tag.privacy.dpia_ref"] == (
+        "mlflow:models/fraud/4/version_tags/privacy.dpia_ref")
+
+
+def test_a_missing_governance_fact_is_an_error_naming_it() -> None:
+    outcome = run(governance(), run_tags={"data.classification": "internal",
+                                          "data.retention": " "})
+    assert outcome.status is Status.ERROR
+    assert outcome.message == ("missing on fraud v4: tag 'data.retention' (blank), "
+                               "tag 'privacy.dpia_ref'")
+
+
+def test_values_the_policy_does_not_allow_fail_and_say_which() -> None:
+    check = governance(classifications=["public", "internal"], max_retention="30d",
+                       privacy_review_pattern=r"DPIA-\d{4}-\d+")
+    outcome = run(check, version_tags={"data.classification": "restricted",
+                                       "data.retention": "90d", "privacy.dpia_ref": "pending"})
+    assert outcome.status is Status.FAIL
+    assert outcome.message == (
+        "not allowed on fraud v4: data classification 'restricted' is not one of public, "
+        "internal; retention 90d is longer than the 30d allowed; privacy review reference "
+        r"'pending' does not match the required form DPIA-\d{4}-\d+")
+    assert outcome.observed["not_allowed"][1] == "retention 90d is longer than the 30d allowed"
+
+
+def test_an_unreadable_value_is_refused_without_being_echoed() -> None:
+    pasted = "postgres://admin:hunter2@db.internal:5432/x"
+    outcome = run(governance(retention=True, classification=False, privacy_review=False),
+                  version_tags={"data.retention": pasted})
+    assert outcome.status is Status.FAIL
+    assert "hunter2" not in repr(outcome)
+    assert "retention (a 43-character value) is not a duration like 365d" in outcome.message
+
+
+def test_without_allowed_values_any_value_is_accepted() -> None:
+    outcome = run(governance(), version_tags={**GOVERNED, "data.classification": "anything"})
+    assert outcome.status is Status.PASS
+
+
+def test_governance_asks_for_at_least_one_fact() -> None:
+    with pytest.raises(pydantic.ValidationError, match="ask for at least one of"):
+        spec(data_governance={"classifications": ["internal"]})
+    with pytest.raises(pydantic.ValidationError, match="not a duration"):
+        governance(max_retention="a year")
+    with pytest.raises(pydantic.ValidationError, match="not a regular expression"):
+        governance(privacy_review_pattern="DPIA-(")
