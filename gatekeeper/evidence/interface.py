@@ -13,11 +13,32 @@ from typing import Any
 
 from gatekeeper.errors import InfrastructureError
 
-#: The model version tag that links a version to the run of its latest ``gatekeeper probe``.
+#: The model version tag that links a version to its latest usable ``gatekeeper probe`` run,
+#: whatever its profile (kept for playbooks written before profiles existed).
 PROBE_RUN_TAG = "gatekeeper.probe.run_id"
+#: The run tag naming a probe run's profile (``steady``, ``capacity``, ``cache-proof``, ...).
+PROBE_PROFILE_TAG = "gatekeeper.probe.profile"
 #: Probe-run metric: 1 when the probe held its target rate, 0 when it fell behind (then its
 #: latencies understate the truth and are not evidence).
 PROBE_HELD_METRIC = "probe.held_target_rate"
+#: Probe-run metric: 1 when the probe judged its run usable evidence (rate held, enough
+#: samples, errors within bounds), 0 when not. Runs logged before it existed lack it.
+PROBE_USABLE_METRIC = "probe.usable"
+#: What a profile name may be: it becomes part of a tag name.
+PROFILE_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+def profile_tag(profile: str) -> str:
+    """The model version tag linking a version to the latest usable run of ``profile``."""
+    return f"gatekeeper.probe.{profile}.run_id"
+
+
+@dataclass(frozen=True)
+class LinkedRun:
+    """A probe run a version tag names: its id and metrics (empty when it no longer exists)."""
+
+    run_id: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 class EvidenceSourceError(InfrastructureError):
@@ -41,7 +62,8 @@ class VersionEvidence:
     ``artifacts`` is ``None`` when artifacts were not listed (no check needed them), and
     ``model`` is ``None`` when the version has no readable MLflow model. ``probe_run_id`` is
     the run the version's ``PROBE_RUN_TAG`` names; ``probe_metrics`` are that run's metrics
-    (empty when the tag is not set or the run no longer exists).
+    (empty when the tag is not set or the run no longer exists). ``probe_runs`` holds the run
+    each profile's tag (:func:`profile_tag`) names, by profile.
     """
 
     name: str
@@ -59,6 +81,7 @@ class VersionEvidence:
     model: ModelInfo | None = None
     probe_run_id: str | None = None
     probe_metrics: Mapping[str, float] = field(default_factory=dict)
+    probe_runs: Mapping[str, LinkedRun] = field(default_factory=dict)
 
     def ref(self, section: str, key: str) -> str:
         """A stable pointer to one piece of evidence, cited in results and audit records."""
@@ -69,16 +92,23 @@ class VersionEvidence:
     def source_run(self) -> RunMetrics:
         """The metrics of the version's source run."""
         label = f"run {self.run_id}" if self.run_id else f"v{self.version} (no source run)"
-        return RunMetrics(label, self.metrics, self.ref("metrics", "{key}"))
+        return RunMetrics(label, self.metrics, self.ref("metrics", "{key}"), run_id=self.run_id)
 
-    def probe_run(self) -> RunMetrics:
-        """The metrics of the version's linked probe run (see ``PROBE_RUN_TAG``)."""
-        if self.probe_run_id is None:
-            return RunMetrics(f"v{self.version} (no probe run linked)", {},
-                              self.ref("version_tags", PROBE_RUN_TAG), probe=True,
-                              linked=False)
-        return RunMetrics(f"probe run {self.probe_run_id}", self.probe_metrics,
-                          f"mlflow:runs/{self.probe_run_id}/metrics/{{key}}", probe=True)
+    def probe_run(self, profile: str | None = None) -> RunMetrics:
+        """The metrics of the probe run linked to the version: the latest usable run of
+        ``profile`` (its :func:`profile_tag`), or with None the one ``PROBE_RUN_TAG`` names."""
+        tag = PROBE_RUN_TAG if profile is None else profile_tag(profile)
+        linked = (self.probe_runs.get(profile) if profile is not None else
+                  None if self.probe_run_id is None else
+                  LinkedRun(self.probe_run_id, self.probe_metrics))
+        shown = "" if profile is None else f", profile {profile}"
+        if linked is None:
+            return RunMetrics(f"v{self.version} (no probe run linked{shown})", {},
+                              self.ref("version_tags", tag), probe=True, linked=False,
+                              tag=tag, profile=profile)
+        return RunMetrics(f"probe run {linked.run_id}{shown}", linked.metrics,
+                          f"mlflow:runs/{linked.run_id}/metrics/{{key}}", probe=True,
+                          tag=tag, profile=profile, run_id=linked.run_id)
 
 
 @dataclass(frozen=True)
@@ -90,6 +120,9 @@ class RunMetrics:
     ref_template: str  # a metric's ref, "{key}" standing for its name
     probe: bool = False
     linked: bool = True
+    tag: str = PROBE_RUN_TAG  # the version tag that linked a probe run
+    profile: str | None = None  # the probe profile read (None: the PROBE_RUN_TAG link)
+    run_id: str | None = None
 
     def ref(self, key: str) -> str:
         """Where metric ``key`` is (or would be) recorded."""
@@ -99,18 +132,21 @@ class RunMetrics:
         """Why this run's measurements are no evidence at all, or None when they may be judged.
 
         A source run is judged metric by metric. A probe run counts only when it is linked,
-        exists, and held its target rate: a load generator that fell behind sent less load
-        than asked and reports better latency than the truth.
+        exists, held its target rate (a load generator that fell behind sent less load than
+        asked and reports better latency than the truth), and was not judged unusable by the
+        probe itself (too few samples, too many errors: ``PROBE_USABLE_METRIC``, when logged).
         """
         if not self.probe:
             return None
         if not self.linked:
-            return f"{self.label}: version tag {PROBE_RUN_TAG} is not set"
+            return f"{self.label}: version tag {self.tag} is not set"
         held = self.metrics.get(PROBE_HELD_METRIC)
         if held is None:
             return f"metric '{PROBE_HELD_METRIC}' not found on {self.label}"
         if held != 1:
             return f"probe did not hold its target rate ({self.label})"
+        if self.metrics.get(PROBE_USABLE_METRIC, 1.0) != 1:
+            return f"the probe judged its evidence not usable ({self.label})"
         return None
 
 
