@@ -6,9 +6,16 @@ limit, warns above its warning limit. The check reports the worse of the two; a 
 non-finite or negative value is ``error`` (a negative latency is a broken measurement, and it
 would otherwise pass any limit).
 
-``source: run`` reads the version's source run; ``source: probe`` the probe run linked to the
-version, which must have held its target rate. With ``min_samples``, fewer measured samples
-than that (metric ``latency.{endpoint}.samples``) is ``error``.
+``source: run`` reads the version's source run; ``source: probe`` a probe run linked to the
+version (``profile``, default ``steady``: see :mod:`gatekeeper.evaluate.probe_runs`), which
+must be usable evidence. With ``min_samples``, fewer measured samples than that (metric
+``latency.{endpoint}.samples``) is ``error``.
+
+With ``at_rps``, the limits hold at that rate: evidence measured at a lower offered rate
+(metric ``target.{endpoint}_rps``, below ``RATE_SHARE`` of ``at_rps``) fails, whatever its
+latencies. ``sla: NAME`` takes ``p95_ms``, ``p99_ms`` and ``at_rps`` from the playbook's SLA
+for endpoint NAME (filled in when the playbook is loaded, so they are part of the milestone's
+digest): "P99 under 80 ms at 200/s" is one check.
 """
 
 from __future__ import annotations
@@ -21,10 +28,21 @@ from pydantic import Field, field_validator, model_validator
 
 from gatekeeper.common.values import UnusableValue, non_negative
 from gatekeeper.evaluate.interface import CheckKind, CheckSpecBase, Outcome, Status, missing
-from gatekeeper.evidence.interface import PROBE_HELD_METRIC, Evidence, RunMetrics
+from gatekeeper.evaluate.probe_runs import (
+    STEADY,
+    check_profile,
+    pick_run,
+    profile_field,
+    run_observed,
+    run_refs,
+)
+from gatekeeper.evidence.interface import Evidence, RunMetrics
 
 PERCENTILES = (95, 99)
 TEMPLATE_FIELDS = frozenset({"endpoint", "percentile"})
+#: Evidence offered at least this share of ``at_rps`` counts as measured at that rate: a
+#: Poisson schedule or a weighted mix offers a little more or less than asked, never 10% less.
+RATE_SHARE = 0.95
 
 # Worst first: the check reports the worst state of its percentiles.
 SEVERITY = (Status.ERROR, Status.FAIL, Status.WARN, Status.PASS)
@@ -39,8 +57,15 @@ def _limit(what: str) -> Any:
 
 class Latency(CheckSpecBase):
     kind: Literal["latency"]
-    endpoint: str = Field(min_length=1, description="Endpoint type, e.g. predict; fills "
-                          "{endpoint} in metric_template.")
+    endpoint: str = Field(default="", description="Endpoint type, e.g. predict; fills "
+                          "{endpoint} in metric_template. Left out with `sla`: the SLA's name.")
+    sla: str | None = Field(
+        default=None, min_length=1, description="Endpoint of the playbook's `sla` whose "
+        "p95_ms, p99_ms and at_rps this check holds (then leave those three out).")
+    at_rps: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="The limits hold at this rate, "
+        "requests/s: evidence measured at a lower offered rate (metric "
+        "target.{endpoint}_rps) fails.")
     p95_ms: float | None = _limit("Fail when P95 latency is above this, in ms.")
     p99_ms: float | None = _limit("Fail when P99 latency is above this, in ms.")
     warn_p95_ms: float | None = _limit("Warn when P95 latency is above this, in ms "
@@ -52,6 +77,7 @@ class Latency(CheckSpecBase):
         description="Name of the run metric holding one percentile, in ms; {endpoint} and "
         "{percentile} (95 or 99) are filled in.")
     source: Literal["run", "probe"] = Field(default="run", description=SOURCE_HELP)
+    profile: str | None = profile_field(STEADY)
     min_samples: int | None = Field(
         default=None, ge=1, description="Error when the run measured fewer successful requests "
         "of this endpoint type (metric latency.{endpoint}.samples) than this.")
@@ -77,6 +103,17 @@ class Latency(CheckSpecBase):
 
     @model_validator(mode="after")
     def _check_limits(self) -> Self:
+        check_profile(self.source, self.profile)
+        if self.sla is not None:
+            # The loader fills the SLA's limits in (without validating again) and checks the
+            # warning limits against them then.
+            given = [k for k in ("p95_ms", "p99_ms", "at_rps") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"with 'sla', leave out {', '.join(map(repr, given))}: the "
+                                 "SLA declares them once")
+            return self
+        if not self.endpoint:
+            raise ValueError("set 'endpoint' (or 'sla')")
         if self.p95_ms is None and self.p99_ms is None:
             raise ValueError("set at least one of 'p95_ms' or 'p99_ms'")
         for p in PERCENTILES:
@@ -84,6 +121,11 @@ class Latency(CheckSpecBase):
             if warn is not None and (fail is None or warn > fail):
                 raise ValueError(f"'warn_p{p}_ms' must be at or below 'p{p}_ms'")
         return self
+
+    def sla_resolved(self) -> bool:
+        """Whether the SLA's limits were filled in (by the loader)."""
+        return self.sla is not None and bool(self.endpoint) and (
+            self.p95_ms is not None or self.p99_ms is not None)
 
     def limit(self, percentile: int) -> float | None:
         return {95: self.p95_ms, 99: self.p99_ms}[percentile]
@@ -97,9 +139,13 @@ class Latency(CheckSpecBase):
     def samples_metric(self) -> str:
         return f"latency.{self.endpoint}.samples"
 
-    def threshold(self) -> dict[str, float]:
+    def rate_metric(self) -> str:
+        return f"target.{self.endpoint}_rps"
+
+    def threshold(self) -> dict[str, Any]:
         pairs = {"p95_ms": self.p95_ms, "p99_ms": self.p99_ms, "warn_p95_ms": self.warn_p95_ms,
-                 "warn_p99_ms": self.warn_p99_ms, "min_samples": self.min_samples}
+                 "warn_p99_ms": self.warn_p99_ms, "at_rps": self.at_rps,
+                 "min_samples": self.min_samples, "sla": self.sla}
         return {k: v for k, v in pairs.items() if v is not None}
 
 
@@ -155,28 +201,57 @@ def too_few_samples(spec: Latency, run: RunMetrics) -> str | None:
     return None
 
 
+def read_rate(spec: Latency, run: RunMetrics, at_rps: float) -> Reading:
+    """The rate the evidence was measured at, against the rate the limits hold at."""
+    name = spec.rate_metric()
+    ref = run.ref(name)
+    if name not in run.metrics:
+        found = missing(f"metric '{name}' (the rate the latencies were measured at)",
+                        run.label, ref)
+        return Reading(0, found.status, found.message, None, ref)
+    value = run.metrics[name]
+    try:
+        rate = non_negative(f"metric '{name}'", value)
+    except UnusableValue as exc:
+        return Reading(0, Status.ERROR, str(exc), value, ref)
+    if rate < RATE_SHARE * at_rps:
+        return Reading(0, Status.FAIL, f"measured at {rate:g}/s, below the {at_rps:g}/s the "
+                       "limits hold at", value, ref)
+    return Reading(0, Status.PASS, f"at {rate:g}/s (>= {at_rps:g}/s)", value, ref)
+
+
 def refs(spec: Latency, run: RunMetrics, readings: list[Reading]) -> dict[str, str]:
-    """What the outcome cites: each percentile read, and what made the run usable."""
-    cited = {f"p{r.percentile}_ms": r.ref for r in readings}
-    if run.probe:
-        cited["held_target_rate"] = run.ref(PROBE_HELD_METRIC)
+    """What the outcome cites: each percentile and the rate read, and which run it was."""
+    cited = {(f"p{r.percentile}_ms" if r.percentile else "rate_rps"): r.ref for r in readings}
+    cited.update(run_refs(run))
     if spec.min_samples is not None:
         cited["samples"] = run.ref(spec.samples_metric())
     return cited
 
 
+def observed(readings: list[Reading], run: RunMetrics) -> dict[str, Any]:
+    return {**{(f"p{r.percentile}_ms" if r.percentile else "rate_rps"): r.value
+               for r in readings}, **run_observed(run)}
+
+
 def evaluate(spec: Latency, evidence: Evidence) -> Outcome:
-    cand = evidence.candidate
-    run = cand.probe_run() if spec.source == "probe" else cand.source_run()
+    if spec.sla is not None and not spec.sla_resolved():
+        return Outcome(Status.ERROR, f"sla '{spec.sla}' was not filled in from the playbook's "
+                       "sla", threshold=spec.threshold())
+    run = pick_run(evidence, spec.source, spec.profile, STEADY)
     readings = [read(spec, run, p, fail) for p in PERCENTILES
                 if (fail := spec.limit(p)) is not None]
+    if spec.at_rps is not None:
+        readings.append(read_rate(spec, run, spec.at_rps))
     status = min((r.status for r in readings), key=SEVERITY.index)
     message = ", ".join(r.text for r in readings)
     if problem := run.unusable() or too_few_samples(spec, run):
         status, message = Status.ERROR, problem
+    elif run.probe and run.label not in message:
+        message = f"{message} ({run.label})"
     return Outcome(
         status, f"{spec.endpoint}: {message}",
-        observed={f"p{r.percentile}_ms": r.value for r in readings},
+        observed=observed(readings, run),
         threshold=spec.threshold(),
         evidence=refs(spec, run, readings),
     )

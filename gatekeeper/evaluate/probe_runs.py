@@ -25,19 +25,22 @@ from pydantic import Field
 
 from gatekeeper.evaluate.interface import Outcome, Status
 from gatekeeper.evidence.interface import (
+    CACHE_PROOF_PROFILE,
+    CAPACITY_PROFILE,
     PROBE_HELD_METRIC,
     PROBE_USABLE_METRIC,
     PROFILE_PATTERN,
+    STEADY_PROFILE,
     Evidence,
     RunMetrics,
 )
 
 #: A plain run at a steady rate (``gatekeeper probe --rate R``; imported k6/Locust runs too).
-STEADY = "steady"
+STEADY = STEADY_PROFILE
 #: ``gatekeeper probe --find-capacity``: the highest rate that meets the P99 SLO.
-CAPACITY = "capacity"
+CAPACITY = CAPACITY_PROFILE
 #: ``gatekeeper probe --cache-proof``: with and without the cache.
-CACHE_PROOF = "cache-proof"
+CACHE_PROOF = CACHE_PROOF_PROFILE
 
 Source = Literal["run", "probe"]
 
@@ -86,19 +89,19 @@ def run_refs(run: RunMetrics) -> dict[str, str]:
     metrics that made it usable."""
     if not run.probe:
         return {}
-    if not run.linked:
-        return {"probe_run": run.ref_template}
-    refs = {"probe_run": f"mlflow:runs/{run.run_id}", "held_target_rate":
-            run.ref(PROBE_HELD_METRIC)}
+    # Unlinked, both cite the version tag that is not set.
+    refs = {"probe_run": f"mlflow:runs/{run.run_id}" if run.linked else run.ref_template,
+            "held_target_rate": run.ref(PROBE_HELD_METRIC)}
     if PROBE_USABLE_METRIC in run.metrics:
         refs["usable"] = run.ref(PROBE_USABLE_METRIC)
     return refs
 
 
 def run_observed(run: RunMetrics) -> dict[str, str | None]:
-    """Which run was read, for a result's ``observed``: its id and profile."""
+    """Which probe run was read, for a result's ``observed``: its id and profile (nothing for
+    the source run, which the result's model already names)."""
     if not run.probe:
-        return {"run_id": run.run_id} if run.run_id else {}
+        return {}
     return {"probe_run_id": run.run_id, "profile": run.profile}
 
 

@@ -26,6 +26,11 @@ PROBE_HELD_METRIC = "probe.held_target_rate"
 PROBE_USABLE_METRIC = "probe.usable"
 #: What a profile name may be: it becomes part of a tag name.
 PROFILE_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+#: The profiles ``gatekeeper probe`` names its runs by, unless ``--profile`` says otherwise:
+#: a plain run at a steady rate (or an imported one), ``--find-capacity``, ``--cache-proof``.
+STEADY_PROFILE = "steady"
+CAPACITY_PROFILE = "capacity"
+CACHE_PROOF_PROFILE = "cache-proof"
 
 
 def profile_tag(profile: str) -> str:

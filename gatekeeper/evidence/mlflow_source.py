@@ -30,6 +30,7 @@ from gatekeeper.evidence.interface import (
     EvidenceRequest,
     EvidenceSource,
     EvidenceSourceError,
+    LinkedRun,
     ModelInfo,
     VersionEvidence,
 )
@@ -57,6 +58,9 @@ MAX_ARTIFACT_DEPTH = 10
 MAX_ARTIFACTS = 5000
 
 T = TypeVar("T")
+
+#: A version tag linking a probe profile's latest usable run (see ``profile_tag``).
+_PROFILE_TAG = re.compile(r"^gatekeeper\.probe\.([a-z0-9][a-z0-9_-]*)\.run_id$")
 
 _VERSION_NUMBER = re.compile(r"[0-9]+")
 #: No registry stores a version number past this (MLflow's column is a 32-bit integer in most
@@ -216,7 +220,16 @@ class _Reader:
             model=self._model_info(version) if self.request.model_info else None,
             probe_run_id=probe_run_id,
             probe_metrics=self._probe_metrics(probe_run_id),
+            probe_runs=self._probe_runs(found.tags or {}),
         )
+
+    def _probe_runs(self, tags: dict[str, str]) -> dict[str, LinkedRun]:
+        """The run each profile's tag links, by profile (runs read once, however linked)."""
+        linked = {match[1]: run_id for tag, run_id in tags.items()
+                  if (match := _PROFILE_TAG.match(tag)) and run_id}
+        metrics = {run_id: self._probe_metrics(run_id) for run_id in set(linked.values())}
+        return {profile: LinkedRun(run_id, metrics[run_id])
+                for profile, run_id in sorted(linked.items())}
 
     def _probe_metrics(self, run_id: str | None) -> dict[str, float]:
         """The linked probe run's metrics; empty when it was deleted (checks then error)."""

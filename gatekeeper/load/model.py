@@ -6,13 +6,15 @@ YAML keys equal these field names. ``gatekeeper schema`` prints the JSON Schema 
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Annotated, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from gatekeeper.evaluate import CHECK_KINDS
 from gatekeeper.evaluate.interface import CheckSpecBase
+from gatekeeper.load.approvals import ApprovalRequirement
 from gatekeeper.load.costmodel import CostModel
+from gatekeeper.load.sla import Sla, merged
 from gatekeeper.load.strict import Strict
 
 if TYPE_CHECKING:
@@ -51,7 +53,21 @@ class Milestone(Strict):
     alias: str = Field(
         pattern=r"^[A-Za-z0-9_-]+$", description="MLflow alias set on the version when it passes."
     )
+    sla: Sla | None = Field(default=None, description="This milestone's SLA: its endpoints "
+                            "and capacity replace the playbook's of the same name.")
     checks: tuple[CheckSpec, ...] = Field(min_length=1)
+    approvals: ApprovalRequirement | None = Field(
+        default=None, description="Signed approvals this milestone needs beyond its policies' "
+        "(docs/approvals.md): count distinct roles out of roles.")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left out when unset: the milestone digest (a dump of the milestone) of every
+        # playbook written before approvals existed stays what it was, and so do its passes.
+        data: dict[str, Any] = handler(self)
+        if self.approvals is None:
+            data.pop("approvals", None)
+        return data
 
 
 class Playbook(Strict):
@@ -65,6 +81,10 @@ class Playbook(Strict):
     cost_model: CostModel | None = Field(
         default=None, description="Default cost model for `cost` checks (see docs/playbook.md)."
     )
+    sla: Sla | None = Field(
+        default=None, description="The serving SLA, per endpoint: latency limits and the rate "
+        "they hold at; `latency` checks with `sla: NAME` and `gatekeeper probe --playbook` "
+        "read it (see docs/playbook.md).")
     milestones: tuple[Milestone, ...] = Field(min_length=3, max_length=3)
 
     @field_validator("milestones")
@@ -79,6 +99,11 @@ class Playbook(Strict):
 
     def milestone(self, milestone_id: str) -> Milestone | None:
         return next((m for m in self.milestones if m.id == milestone_id), None)
+
+    def sla_of(self, milestone_id: str | None) -> Sla | None:
+        """The SLA ``milestone_id`` holds (None: the top level's)."""
+        milestone = self.milestone(milestone_id) if milestone_id else None
+        return merged(self.sla, milestone.sla if milestone else None)
 
     def earlier(self, milestone_id: str) -> tuple[Milestone, ...]:
         ids = [m.id for m in self.milestones]

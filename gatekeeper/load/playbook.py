@@ -19,6 +19,7 @@ from gatekeeper.evaluate.interface import CheckSpecBase
 from gatekeeper.load.governance import DataGovernance, GovernanceRules, held_to
 from gatekeeper.load.model import STAGE_ORDER, Milestone, Playbook
 from gatekeeper.load.policy import LoadedPolicy, governance_rules, policy_problems
+from gatekeeper.load.sla import Sla
 from gatekeeper.load.yamlsrc import Document, Loc, pydantic_problems, read_document
 
 # Check fields that default to the playbook-level value of the same name when left out.
@@ -64,7 +65,8 @@ def load_playbook(path: Path, policies: Sequence[LoadedPolicy] = (),
     if problems or playbook is None:
         raise ValidationError(sorted(set(problems), key=_order))
     return LoadedPlaybook(
-        playbook=_held_to_governance(_inherit_defaults(playbook), governance_rules(policies)),
+        playbook=_held_to_governance(_from_sla(_inherit_defaults(playbook)),
+                                     governance_rules(policies)),
         path=doc.file,
         digest="sha256:" + hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
         locations=_locations(doc, playbook),
@@ -83,6 +85,8 @@ def validate_document(doc: Document) -> tuple[Playbook | None, list[Problem]]:
     except pydantic.ValidationError as exc:
         playbook = None
         problems += pydantic_problems(doc, exc, Playbook)
+    if playbook is not None:
+        problems += _sla_problems(doc, playbook)
     return playbook, sorted(set(problems), key=_order)
 
 
@@ -154,6 +158,57 @@ def _inherit(check: CheckSpecBase, playbook: Playbook) -> CheckSpecBase:
     update = {name: getattr(playbook, name) for name in INHERITED
               if name in type(check).model_fields and getattr(check, name) is None}
     return check.model_copy(update=update) if update else check
+
+
+def _sla_problems(doc: Document, playbook: Playbook) -> Iterator[Problem]:
+    """Checks naming an SLA endpoint the milestone's SLA does not declare, and warning limits
+    above the SLA's limits."""
+    for m_index, milestone in enumerate(playbook.milestones):
+        sla = playbook.sla_of(milestone.id)
+        for c_index, check in enumerate(milestone.checks):
+            name = getattr(check, "sla", None)
+            loc: Loc = ("milestones", m_index, "checks", c_index)
+            if not isinstance(name, str):
+                continue
+            if sla is None:
+                yield doc.problem((*loc, "sla"), f"no sla declares '{name}': add 'sla' to the "
+                                  "playbook or to this milestone")
+            elif name not in sla.endpoints:
+                yield doc.problem((*loc, "sla"), f"no endpoint '{name}' in the sla (declared: "
+                                  f"{', '.join(sorted(sla.endpoints))})")
+            else:
+                yield from _warnings_within(doc, loc, check, sla, name)
+
+
+def _warnings_within(doc: Document, loc: Loc, check: CheckSpecBase, sla: Sla, name: str
+                     ) -> Iterator[Problem]:
+    for percentile in (95, 99):
+        warn = getattr(check, f"warn_p{percentile}_ms", None)
+        limit = getattr(sla.endpoints[name], f"p{percentile}_ms")
+        if warn is not None and (limit is None or warn > limit):
+            yield doc.problem((*loc, f"warn_p{percentile}_ms"), f"must be at or below the "
+                              f"sla's p{percentile}_ms for '{name}'"
+                              + ("" if limit is None else f" ({limit:g})"))
+
+
+def _from_sla(playbook: Playbook) -> Playbook:
+    """Every check naming an SLA endpoint, with the limits and rate of that endpoint filled in
+    (part of the milestone digest, like every threshold)."""
+
+    def filled(check: CheckSpecBase, sla: Sla | None) -> CheckSpecBase:
+        name = getattr(check, "sla", None)
+        if not isinstance(name, str) or sla is None or name not in sla.endpoints:
+            return check
+        declared = sla.endpoints[name]
+        return check.model_copy(update={
+            "endpoint": getattr(check, "endpoint", "") or name, "p95_ms": declared.p95_ms,
+            "p99_ms": declared.p99_ms, "at_rps": declared.at_rps})
+
+    milestones = tuple(
+        m.model_copy(update={"checks": tuple(filled(c, playbook.sla_of(m.id))
+                                             for c in m.checks)})
+        for m in playbook.milestones)
+    return playbook.model_copy(update={"milestones": milestones})
 
 
 def _held_to_governance(playbook: Playbook, rules: Sequence[GovernanceRules]) -> Playbook:

@@ -2,8 +2,12 @@
 
 The run holds the measurements as metrics named so the ``latency``, ``cost`` and
 ``metric_threshold`` checks read them unchanged with ``source: probe``, the probe's settings as
-params, and the result files as artifacts. The version's ``gatekeeper.probe.run_id`` tag then
-points at the run; ``MlflowSource`` follows that tag.
+params, and the result files as artifacts. The run is tagged with its profile
+(``gatekeeper.probe.profile``: ``steady``, ``capacity``, ``cache-proof``, ...). Only a usable run
+is linked to the version: its ``gatekeeper.probe.<profile>.run_id`` and
+``gatekeeper.probe.run_id`` tags then point at it, and ``MlflowSource`` follows them. An
+unusable run is logged (its files are worth a look) but leaves the version's links where they
+were, so a bad run never replaces usable evidence.
 
 The version is resolved before any load is sent (:func:`resolve_target`), so a typo in
 ``--model`` or an unreachable tracking server costs nothing. MLflow is reached only through
@@ -18,12 +22,18 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gatekeeper.errors import InfrastructureError, InvalidInputError
-from gatekeeper.evidence.interface import PROBE_HELD_METRIC, PROBE_RUN_TAG, EvidenceSourceError
+from gatekeeper.evidence.interface import (
+    PROBE_HELD_METRIC,
+    PROBE_PROFILE_TAG,
+    PROBE_RUN_TAG,
+    EvidenceSourceError,
+    profile_tag,
+)
 from gatekeeper.evidence.mlflow_env import (
     RegistryDeadline,
     call_registry,
@@ -76,16 +86,35 @@ class Target:
 
 @dataclass(frozen=True)
 class LoggedRun:
-    """Where the evidence went."""
+    """Where the evidence went, and whether the version now links it (only a usable run is
+    linked; ``kept`` is then the run the profile's tag still names, if any)."""
 
     run_id: str
     experiment_id: str
     model: str
     version: str
+    profile: str = "steady"
+    linked: bool = True
+    kept: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
+    @property
+    def tag(self) -> str:
+        return profile_tag(self.profile)
+
+    def to_dict(self) -> dict[str, str | bool | None]:
         return {"run_id": self.run_id, "experiment_id": self.experiment_id,
-                "model": self.model, "version": self.version, "tag": PROBE_RUN_TAG}
+                "model": self.model, "version": self.version, "profile": self.profile,
+                "tag": self.tag, "linked": self.linked, "kept": self.kept}
+
+    def summary(self) -> str:
+        """One line saying where the run went and what the version links now."""
+        where = (f"mlflow: run {self.run_id} (experiment {self.experiment_id}, profile "
+                 f"{self.profile}); {self.model} version {self.version}")
+        if self.linked:
+            return f"{where} tagged {self.tag} and {PROBE_RUN_TAG}"
+        still = (f"{self.tag} still names run {self.kept}" if self.kept else
+                 f"{self.tag} stays unset")
+        return f"{where} NOT tagged (evidence not usable): {still}"
 
 
 def check_endpoint_names(report_names: Sequence[str], source: str) -> None:
@@ -154,29 +183,48 @@ def endpoint_metrics(e: EndpointReport) -> dict[str, float]:
             f"error_rate.{name}": e.error_rate}
 
 
-def log_probe(target: Target, metrics: Mapping[str, float], params: Mapping[str, str],
-              url: str, files: Sequence[Path]) -> LoggedRun:
-    """Create the probe run, log metrics, params and ``files``, then tag the version, within
-    the registry deadline (ProbeLogError past it: the result files are already written)."""
+@dataclass(frozen=True)
+class Logging:
+    """What to log beside the metrics: the run's profile, whether it is usable evidence (only
+    then is it linked), its params, the target URL as shown, and its result files."""
+
+    profile: str
+    usable: bool
+    params: Mapping[str, str]
+    url: str
+    files: Sequence[Path] = ()
+
+
+def log_probe(target: Target, metrics: Mapping[str, float], logging: Logging) -> LoggedRun:
+    """Create the probe run, log metrics, params and files, then (if usable) tag the version,
+    within the registry deadline (ProbeLogError past it: the result files are already
+    written)."""
     return call_registry(target.tracking_uri, RegistryDeadline(),
-                         lambda: _log(target, metrics, params, url, files), ProbeLogError,
+                         lambda: _log(target, metrics, logging), ProbeLogError,
                          "probe evidence not logged")
 
 
-def _log(target: Target, metrics: Mapping[str, float], params: Mapping[str, str],
-         url: str, files: Sequence[Path]) -> LoggedRun:
+def _log(target: Target, metrics: Mapping[str, float], logging: Logging) -> LoggedRun:
     with _client(target.tracking_uri, ProbeLogError, "probe evidence not logged") as client:
         experiment = target.experiment_id or _probe_experiment(client, target.tracking_uri)
-        tags = {TAG_MODEL: target.model, TAG_VERSION: target.version, TAG_TARGET: url,
-                "mlflow.runName": f"probe {target.model} v{target.version}"}
+        tags = {TAG_MODEL: target.model, TAG_VERSION: target.version, TAG_TARGET: logging.url,
+                PROBE_PROFILE_TAG: logging.profile,
+                "mlflow.runName": f"probe {logging.profile} {target.model} v{target.version}"}
         run_id = str(client.create_run(experiment, tags=tags).info.run_id)
         with _marked_failed_on_error(client, run_id):
-            _log_batches(client, run_id, metrics, params)
-            for path in files:
+            _log_batches(client, run_id, metrics, logging.params)
+            for path in logging.files:
                 client.log_artifact(run_id, str(path))
             client.set_terminated(run_id, "FINISHED")
+        logged = LoggedRun(run_id, experiment, target.model, target.version, logging.profile)
+        if not logging.usable:
+            tags_now = client.get_model_version(target.model, target.version).tags or {}
+            return replace(logged, linked=False, kept=tags_now.get(logged.tag) or None)
+        # The profile's own link first: a failure between the two leaves the legacy tag on
+        # the older usable run, never on a run no profile links.
+        client.set_model_version_tag(target.model, target.version, logged.tag, run_id)
         client.set_model_version_tag(target.model, target.version, PROBE_RUN_TAG, run_id)
-    return LoggedRun(run_id, experiment, target.model, target.version)
+    return logged
 
 
 def _log_batches(client: MlflowClient, run_id: str, metrics: Mapping[str, float],

@@ -19,9 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from gatekeeper.errors import ExitCode, InfrastructureError
+from gatekeeper.evidence.interface import (
+    CACHE_PROOF_PROFILE,
+    CAPACITY_PROFILE,
+    PROBE_USABLE_METRIC,
+    STEADY_PROFILE,
+)
 from gatekeeper.probe.exchange import reach
 from gatekeeper.probe.mlflow_log import (
     LoggedRun,
+    Logging,
     Target,
     check_endpoint_names,
     log_probe,
@@ -36,6 +43,9 @@ from gatekeeper.probe.urls import check_url, redact_url
 
 RESULT_SCHEMA = "gatekeeper.probe/v1"
 CONNECT_TIMEOUT_S = 5.0
+#: The profile a run is logged under when ``--profile`` is not given, by mode.
+MODE_PROFILES = {"run": STEADY_PROFILE, "import": STEADY_PROFILE,
+                 "capacity": CAPACITY_PROFILE, "cache_proof": CACHE_PROOF_PROFILE}
 
 
 class TargetUnreachableError(InfrastructureError):
@@ -63,6 +73,12 @@ class ProbeRequest:
     min_samples: int
     max_error_rate: float | None = None
     link: VersionLink | None = None
+    profile: str | None = None  # None: the mode's own (MODE_PROFILES)
+
+    @property
+    def run_profile(self) -> str:
+        """The profile the run is logged and linked under."""
+        return self.profile or MODE_PROFILES[self.mode.mode]
 
     @property
     def shown_url(self) -> str:
@@ -114,7 +130,7 @@ class ProbeOutcome:
                 "timeout_s": s.limits.timeout_s, "connections": s.limits.connections,
                 "max_requests": s.limits.max_requests, "min_samples": r.min_samples,
                 "max_error_rate": r.max_error_rate, "engine": mode.engine,
-                "workers": mode.workers}
+                "workers": mode.workers, "profile": r.run_profile}
 
 
 #: Writes an outcome's files (the CLI's job) and returns their paths, for MLflow to store.
@@ -138,8 +154,9 @@ def run_probe(request: ProbeRequest, progress: Progress, sink: Sink) -> ProbeOut
     outcome = judge(request, measured, started, utcnow())
     outcome = replace(outcome, files=sink(outcome))
     if target is not None:
-        logged = log_probe(target, outcome.metrics, params(outcome), request.shown_url,
-                           outcome.files)
+        logged = log_probe(target, outcome.metrics, Logging(
+            request.run_profile, not outcome.problems, params(outcome), request.shown_url,
+            outcome.files))
         outcome = replace(outcome, logged=logged)
     return outcome
 
@@ -169,10 +186,12 @@ def judge(request: ProbeRequest, measured: Measured, started: str, finished: str
           ) -> ProbeOutcome:
     """The outcome: the report, why the evidence is not usable (if it is not), the metrics."""
     report = measured.report
-    metrics = {**probe_metrics(report, measured.response_bytes), **measured.metrics}
+    found = problems(report, request) + measured.problems
+    metrics = {**probe_metrics(report, measured.response_bytes), **measured.metrics,
+               PROBE_USABLE_METRIC: 0.0 if found else 1.0}
     return ProbeOutcome(request, report, measured.timeline, measured.response_bytes,
-                        problems(report, request) + measured.problems, started, finished,
-                        metrics=metrics, lines=measured.lines, details=measured.details)
+                        found, started, finished, metrics=metrics, lines=measured.lines,
+                        details=measured.details)
 
 
 def problems(report: ProbeReport, request: ProbeRequest) -> tuple[str, ...]:

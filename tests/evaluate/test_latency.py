@@ -10,7 +10,7 @@ import pytest
 from gatekeeper.evaluate import CHECK_KINDS, latency
 from gatekeeper.evaluate.interface import Outcome, Status
 from gatekeeper.evaluate.latency import Latency, evaluate
-from gatekeeper.evidence.interface import EvidenceRequest
+from gatekeeper.evidence.interface import EvidenceRequest, LinkedRun
 from tests.evaluate.conftest import COMMON, evidence
 
 P95 = "latency.predict.p95_ms"
@@ -133,7 +133,13 @@ def test_registered_without_extra_evidence() -> None:
      "Value error, not a valid template: expected '}' before end of string"),
     ({"p99_ms": 150, "metric_template": "p{percentile:q}"},
      "Value error, not a valid template: Unknown format code 'q' for object of type 'int'"),
-    ({"p99_ms": 150, "endpoint": ""}, "String should have at least 1 character"),
+    ({"p99_ms": 150, "endpoint": ""}, "Value error, set 'endpoint' (or 'sla')"),
+    ({"p99_ms": 150, "at_rps": 0}, "Input should be greater than 0"),
+    ({"sla": "predict", "p99_ms": 80},
+     "Value error, with 'sla', leave out 'p99_ms': the SLA declares them once"),
+    ({"p99_ms": 80, "profile": "steady"}, "Value error, 'profile' needs 'source: probe'"),
+    ({"p99_ms": 80, "source": "probe", "profile": "Steady run"},
+     "String should match pattern '^[a-z0-9][a-z0-9_-]*$'"),
 ])
 def test_invalid_specs_are_rejected(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(pydantic.ValidationError) as caught:
@@ -154,9 +160,12 @@ def probed(metrics: dict[str, float], run_id: str | None = "p9") -> Any:
 def test_probe_source_reads_the_linked_probe_run_and_cites_it() -> None:
     outcome = evaluate(spec(source="probe", **SERVE), probed({**PROBE, P95: 30, P99: 50}))
     assert (outcome.status, outcome.message) == (
-        Status.PASS, "predict: p95 = 30 ms <= 40 ms, p99 = 50 ms <= 80 ms")
+        Status.PASS, "predict: p95 = 30 ms <= 40 ms, p99 = 50 ms <= 80 ms (probe run p9)")
     assert outcome.evidence == {"p95_ms": PROBE_REF + P95, "p99_ms": PROBE_REF + P99,
+                                "probe_run": "mlflow:runs/p9",
                                 "held_target_rate": PROBE_REF + "probe.held_target_rate"}
+    assert outcome.observed == {"p95_ms": 30, "p99_ms": 50, "probe_run_id": "p9",
+                                "profile": None}
 
 
 def test_probe_that_did_not_hold_its_rate_is_an_error_whatever_it_measured() -> None:
@@ -164,7 +173,7 @@ def test_probe_that_did_not_hold_its_rate_is_an_error_whatever_it_measured() -> 
                        probed({**PROBE, "probe.held_target_rate": 0.0, P95: 1, P99: 2}))
     assert (outcome.status, outcome.message) == (
         Status.ERROR, "predict: probe did not hold its target rate (probe run p9)")
-    assert outcome.observed == {"p95_ms": 1, "p99_ms": 2}
+    assert outcome.observed == {"p95_ms": 1, "p99_ms": 2, "probe_run_id": "p9", "profile": None}
 
 
 def test_probe_source_without_a_linked_run_is_an_error() -> None:
@@ -189,8 +198,8 @@ def test_missing_probe_metric_names_the_probe_run() -> None:
 
 
 @pytest.mark.parametrize(("samples", "status", "message"), [
-    (1001, Status.PASS, "predict: p99 = 50 ms <= 80 ms"),
-    (1000, Status.PASS, "predict: p99 = 50 ms <= 80 ms"),
+    (1001, Status.PASS, "predict: p99 = 50 ms <= 80 ms (probe run p9)"),
+    (1000, Status.PASS, "predict: p99 = 50 ms <= 80 ms (probe run p9)"),
     (999, Status.ERROR, "predict: 999 samples < min_samples 1000 (probe run p9)"),
 ])
 def test_min_samples(samples: float, status: Status, message: str) -> None:
@@ -233,3 +242,85 @@ def test_invalid_source_and_min_samples(fields: dict[str, Any], message: str) ->
     with pytest.raises(pydantic.ValidationError) as caught:
         spec(**fields)
     assert message in [e["msg"] for e in caught.value.errors()]
+
+
+# Profiles: which probe run is read -----------------------------------------------------------
+
+USABLE = {**PROBE, "probe.usable": 1.0}
+
+
+def profiled(**runs: dict[str, float]) -> Any:
+    """A version whose legacy tag names run 'latest' (2 ms) and each profile its own run."""
+    return evidence({}, probe_run_id="latest", probe_metrics={**USABLE, P99: 2.0},
+                    probe_runs={name.replace("_", "-"): LinkedRun(f"{name}-run", metrics)
+                                for name, metrics in runs.items()})
+
+
+def test_without_a_profile_the_steady_run_is_read_before_the_latest_link() -> None:
+    outcome = evaluate(spec(source="probe", p99_ms=80),
+                       profiled(steady={**USABLE, P99: 50.0}, capacity={**USABLE, P99: 79.0}))
+    assert outcome.message == "predict: p99 = 50 ms <= 80 ms (probe run steady-run, profile steady)"
+    assert outcome.observed == {"p99_ms": 50.0, "probe_run_id": "steady-run", "profile": "steady"}
+    assert outcome.evidence["probe_run"] == "mlflow:runs/steady-run"
+    assert outcome.evidence["p99_ms"] == f"mlflow:runs/steady-run/metrics/{P99}"
+
+
+def test_without_a_steady_run_the_latest_link_is_read() -> None:
+    outcome = evaluate(spec(source="probe", p99_ms=80), profiled(capacity={**USABLE, P99: 79.0}))
+    assert outcome.message == "predict: p99 = 2 ms <= 80 ms (probe run latest)"
+
+
+def test_a_named_profile_is_read_and_only_that_profile() -> None:
+    outcome = evaluate(spec(source="probe", profile="cache-proof", p99_ms=80),
+                       profiled(cache_proof={**USABLE, P99: 90.0}))
+    assert (outcome.status, outcome.message) == (
+        Status.FAIL, "predict: p99 = 90 ms > 80 ms (probe run cache_proof-run, profile "
+        "cache-proof)")
+    missing = evaluate(spec(source="probe", profile="capacity", p99_ms=80), profiled())
+    assert (missing.status, missing.message) == (
+        Status.ERROR, "predict: v4 (no probe run linked, profile capacity): version tag "
+        "gatekeeper.probe.capacity.run_id is not set")
+    assert missing.evidence["probe_run"] == (
+        "mlflow:models/fraud/4/version_tags/gatekeeper.probe.capacity.run_id")
+
+
+def test_a_run_the_probe_judged_unusable_is_no_evidence() -> None:
+    outcome = evaluate(spec(source="probe", p99_ms=80),
+                       profiled(steady={**USABLE, "probe.usable": 0.0, P99: 5.0}))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, "predict: the probe judged its evidence not usable (probe run "
+        "steady-run, profile steady)")
+
+
+# at_rps and the SLA ---------------------------------------------------------------------------
+
+RATE = "target.predict_rps"
+
+
+@pytest.mark.parametrize(("rate", "status", "message"), [
+    (200.4, Status.PASS, "predict: p99 = 50 ms <= 80 ms, at 200.4/s (>= 200/s) (probe run p9)"),
+    (190.0, Status.PASS, "predict: p99 = 50 ms <= 80 ms, at 190/s (>= 200/s) (probe run p9)"),
+    (20.0, Status.FAIL, "predict: p99 = 50 ms <= 80 ms, measured at 20/s, below the 200/s the "
+     "limits hold at (probe run p9)"),
+])
+def test_at_rps_fails_evidence_measured_below_the_rate(rate: float, status: Status,
+                                                        message: str) -> None:
+    outcome = evaluate(spec(source="probe", p99_ms=80, at_rps=200),
+                       probed({**PROBE, P99: 50, RATE: rate}))
+    assert (outcome.status, outcome.message) == (status, message)
+    assert outcome.observed["rate_rps"] == rate
+    assert outcome.evidence["rate_rps"] == PROBE_REF + RATE
+    assert outcome.threshold == {"p99_ms": 80, "at_rps": 200}
+
+
+def test_at_rps_without_the_rate_metric_is_an_error() -> None:
+    outcome = evaluate(spec(p99_ms=80, at_rps=200), evidence({P99: 50}))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, f"predict: p99 = 50 ms <= 80 ms, metric '{RATE}' (the rate the latencies "
+        "were measured at) not found on run r4")
+
+
+def test_an_sla_check_not_filled_in_by_the_loader_is_an_error() -> None:
+    outcome = evaluate(spec(endpoint="", sla="predict"), probed({**PROBE, P99: 50}))
+    assert (outcome.status, outcome.message) == (
+        Status.ERROR, "sla 'predict' was not filled in from the playbook's sla")

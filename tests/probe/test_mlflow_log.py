@@ -12,11 +12,12 @@ import pytest
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.evaluate.interface import Status
 from gatekeeper.evaluate.latency import Latency, evaluate
-from gatekeeper.evidence.interface import EvidenceRequest
+from gatekeeper.evidence.interface import EvidenceRequest, LinkedRun
 from gatekeeper.evidence.mlflow_env import mlflow_client
 from gatekeeper.evidence.mlflow_source import MlflowSource
 from gatekeeper.probe.engine import RunRecord, Sample, StatusClass
 from gatekeeper.probe.mlflow_log import (
+    Logging,
     check_endpoint_names,
     log_probe,
     probe_metrics,
@@ -93,14 +94,15 @@ def test_logged_run_is_linked_and_read_back_by_mlflow_source(tracking_uri: str,
     target = resolve_target(tracking_uri, "churn", None, "candidate")
     assert (target.version, target.experiment_id) == (version, "0")
     metrics = probe_metrics(small_report(), 100.0)
-    logged = log_probe(target, metrics, {"probe.seed": "0"}, "http://t", files(tmp_path))
+    logged = log_probe(target, metrics, Logging("steady", True, {"probe.seed": "0"}, "http://t",
+                                                files(tmp_path)))
 
     client = mlflow_client(tracking_uri)
     run = client.get_run(logged.run_id)
     assert run.info.experiment_id == "0" and run.info.status == "FINISHED"
     assert {k: v for k, v in run.data.tags.items() if k.startswith("gatekeeper.")} == {
         "gatekeeper.probe.model": "churn", "gatekeeper.probe.version": version,
-        "gatekeeper.probe.target": "http://t"}
+        "gatekeeper.probe.target": "http://t", "gatekeeper.probe.profile": "steady"}
     assert run.data.params == {"probe.seed": "0"}
     assert {a.path for a in client.list_artifacts(logged.run_id)} == {"result.json",
                                                                       "latency.png"}
@@ -109,6 +111,10 @@ def test_logged_run_is_linked_and_read_back_by_mlflow_source(tracking_uri: str,
     assert candidate.version_tags["gatekeeper.probe.run_id"] == logged.run_id
     assert candidate.probe_run_id == logged.run_id
     assert candidate.probe_metrics == pytest.approx(metrics)
+    assert candidate.version_tags["gatekeeper.probe.steady.run_id"] == logged.run_id
+    assert set(candidate.probe_runs) == {"steady"}
+    assert candidate.probe_runs["steady"].run_id == logged.run_id
+    assert candidate.probe_runs["steady"].metrics == pytest.approx(metrics)
     assert candidate.metrics == {"latency.predict.p99_ms": 1.0}  # the source run, untouched
 
 
@@ -120,8 +126,9 @@ def test_version_without_a_source_run_logs_to_the_probe_experiment(tracking_uri:
                                 await_creation_for=0)
     target = resolve_target(tracking_uri, "bare", "1", None)
     assert target.experiment_id is None
-    first = log_probe(target, {"throughput_rps": 5.0}, {}, "http://t", files(tmp_path))
-    second = log_probe(target, {"throughput_rps": 6.0}, {}, "http://t", [])
+    first = log_probe(target, {"throughput_rps": 5.0},
+                      Logging("steady", True, {}, "http://t", files(tmp_path)))
+    second = log_probe(target, {"throughput_rps": 6.0}, Logging("steady", True, {}, "http://t"))
     experiment = client.get_experiment(first.experiment_id)
     assert experiment.name == "gatekeeper-probe"
     assert second.experiment_id == first.experiment_id
@@ -135,14 +142,17 @@ def test_link_to_a_missing_or_deleted_run_reads_as_no_probe_evidence(tracking_ur
                                                                      tmp_path: Path) -> None:
     version = seed_version(tracking_uri, "churn", metrics={}, log_model=False)
     target = resolve_target(tracking_uri, "churn", version, None)
-    logged = log_probe(target, {"probe.held_target_rate": 1.0}, {}, "http://t", [])
+    logged = log_probe(target, {"probe.held_target_rate": 1.0},
+                       Logging("steady", True, {}, "http://t"))
     client = mlflow_client(tracking_uri)
     client.delete_run(logged.run_id)
     source = MlflowSource(tracking_uri)
     deleted = source.collect("churn", version, EvidenceRequest()).candidate
     assert (deleted.probe_run_id, deleted.probe_metrics) == (logged.run_id, {})
+    assert deleted.probe_runs["steady"] == LinkedRun(logged.run_id, {})
 
     client.set_model_version_tag("churn", version, "gatekeeper.probe.run_id", "0" * 32)
+    client.delete_model_version_tag("churn", version, "gatekeeper.probe.steady.run_id")
     missing = source.collect("churn", version, EvidenceRequest())
     assert (missing.candidate.probe_run_id, missing.candidate.probe_metrics) == ("0" * 32, {})
     check = Latency(id="l", kind="latency", category="latency", owner="o", endpoint="predict",
@@ -176,3 +186,38 @@ def test_error_rate_counts_classes_only_an_importer_knows() -> None:
     metrics = probe_metrics(dataclasses.replace(report, endpoints=(imported,)), 0.0)
     assert metrics["error_rate"] == pytest.approx(2 / imported.requests)
     assert metrics["errors.unclassified_rate"] == pytest.approx(2 / imported.requests)
+
+
+def test_an_unusable_run_is_logged_but_never_moves_the_links(tracking_uri: str) -> None:
+    version = seed_version(tracking_uri, "churn", metrics={}, log_model=False)
+    target = resolve_target(tracking_uri, "churn", version, None)
+    good = log_probe(target, {"probe.held_target_rate": 1.0, "probe.usable": 1.0},
+                     Logging("steady", True, {}, "http://t"))
+    capacity = log_probe(target, {"probe.held_target_rate": 1.0, "capacity_rps": 400.0},
+                         Logging("capacity", True, {}, "http://t"))
+    bad = log_probe(target, {"probe.held_target_rate": 0.0, "probe.usable": 0.0},
+                    Logging("steady", False, {}, "http://t"))
+    assert (bad.linked, bad.kept) == (False, good.run_id)
+    assert bad.summary() == (
+        f"mlflow: run {bad.run_id} (experiment 0, profile steady); churn version {version} NOT "
+        f"tagged (evidence not usable): gatekeeper.probe.steady.run_id still names run "
+        f"{good.run_id}")
+    assert capacity.summary() == (
+        f"mlflow: run {capacity.run_id} (experiment 0, profile capacity); churn version "
+        f"{version} tagged gatekeeper.probe.capacity.run_id and gatekeeper.probe.run_id")
+    client = mlflow_client(tracking_uri)
+    assert client.get_run(bad.run_id).data.tags["gatekeeper.probe.profile"] == "steady"
+    tags = client.get_model_version("churn", version).tags
+    assert {k: v for k, v in tags.items() if k.startswith("gatekeeper.probe.")} == {
+        "gatekeeper.probe.steady.run_id": good.run_id,
+        "gatekeeper.probe.capacity.run_id": capacity.run_id,
+        "gatekeeper.probe.run_id": capacity.run_id}
+    candidate = MlflowSource(tracking_uri).collect("churn", version, EvidenceRequest()).candidate
+    assert {p: r.run_id for p, r in candidate.probe_runs.items()} == {
+        "capacity": capacity.run_id, "steady": good.run_id}
+    assert candidate.probe_runs["capacity"].metrics["capacity_rps"] == 400.0
+
+    first = log_probe(resolve_target(tracking_uri, "churn", version, None),
+                      {"probe.usable": 0.0}, Logging("cache-proof", False, {}, "http://t"))
+    assert first.summary().endswith(
+        "NOT tagged (evidence not usable): gatekeeper.probe.cache-proof.run_id stays unset")
