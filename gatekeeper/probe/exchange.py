@@ -109,7 +109,7 @@ async def exchange(conn: Connection, request: MixRequest, intended_s: float) -> 
 
 async def send(conn: Connection, request: MixRequest, clock: Clock) -> tuple[int, int]:
     """The request on the wire; returns the status code and the body's size."""
-    headers = {"Content-Type": "application/json"} if request.body is not None else None
+    headers = {"Content-Type": request.content_type} if request.body is not None else None
     async with conn.session.request(request.method, conn.url + request.path, data=request.body,
                                     headers=headers, allow_redirects=False) as response:
         clock.first_byte_s = clock.now()

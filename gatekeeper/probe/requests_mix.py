@@ -22,6 +22,10 @@ from typing import Any
 from gatekeeper.errors import Problem, ValidationError
 
 METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+#: The methods whose requests carry a body (``--body``); the others send none.
+BODY_METHODS = ("PATCH", "POST", "PUT")
+JSON_TYPE = "application/json"
+BYTES_TYPE = "application/octet-stream"
 KEYS = ("endpoint", "method", "path", "payload", "timestamp", "weight")
 #: Deeper JSON is refused before it is decoded (Python's decoder would overflow its stack).
 MAX_DEPTH = 64
@@ -31,7 +35,8 @@ ReportProblem = Callable[[str, str], None]
 
 @dataclass(frozen=True)
 class MixRequest:
-    """One request of the mix; ``body`` is the payload serialised once, up front."""
+    """One request of the mix; ``body`` is the payload serialised once, up front, and sent
+    with ``content_type`` (a mix's payloads are JSON; ``--body`` may be any bytes)."""
 
     endpoint: str
     method: str
@@ -39,6 +44,7 @@ class MixRequest:
     body: bytes | None
     weight: float = 1.0
     timestamp: float | None = None
+    content_type: str = JSON_TYPE
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,20 @@ class RequestMix:
         first = stamped[0].timestamp or 0.0
         for request in stamped:
             yield Planned((request.timestamp or 0.0) - first, request)
+
+
+def body_content_type(body: bytes) -> str:
+    """``application/json`` for a body that is strict JSON in UTF-8 (no NaN or Infinity),
+    else ``application/octet-stream``: the body is sent as it is either way."""
+    try:
+        json.loads(body.decode("utf-8"), parse_constant=refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return BYTES_TYPE
+    return JSON_TYPE
+
+
+def refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not strict JSON")
 
 
 def load_mix(path: Path) -> RequestMix:

@@ -85,6 +85,30 @@ def replay(arrival_times: Iterable[float]) -> Iterator[float]:
     yield from (t - first for t in ordered)
 
 
+def recorded_rate(arrival_times: Sequence[float]) -> float | None:
+    """A trace's mean rate: one over its mean gap, ``(n - 1) / (last - first)``; None when
+    there is no gap to measure (fewer than two arrivals, or all at one instant)."""
+    if len(arrival_times) < 2:
+        return None
+    span = max(arrival_times) - min(arrival_times)
+    return (len(arrival_times) - 1) / span if span > 0 else None
+
+
+def time_scaled(planned: Iterable[Planned], rate: float) -> Iterator[Planned]:
+    """A replay plan stretched or squeezed in time so its mean rate is ``rate``.
+
+    Every offset is multiplied by one factor (recorded rate / ``rate``): the order of the
+    requests and the shape of the gaps (bursts, pauses, their ratios) are kept; only the
+    clock runs faster or slower."""
+    check_positive(rate=rate)
+    ordered = list(planned)
+    recorded = recorded_rate([p.offset_s for p in ordered])
+    if recorded is None:
+        raise ValueError("a trace whose arrivals share one instant has no rate to scale")
+    factor = recorded / rate
+    yield from (Planned(p.offset_s * factor, p.request) for p in ordered)
+
+
 def check_positive(**values: float) -> None:
     """Raise ValueError naming the first value that is not a positive finite number."""
     for name, value in values.items():
@@ -94,7 +118,8 @@ def check_positive(**values: float) -> None:
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """When requests are meant to be sent. ``phases`` are ``(duration_s, rate)`` for steps."""
+    """When requests are meant to be sent. ``phases`` are ``(duration_s, rate)`` for steps;
+    a replay's ``rate``, when given, time-scales the trace to that mean rate."""
 
     kind: ScheduleKind
     duration_s: float
@@ -105,7 +130,8 @@ class ScheduleSpec:
     def plan(self, mix: RequestMix, seed: int) -> Iterator[Planned]:
         """The requests of the run paired with their intended send offsets."""
         if self.kind == "replay":
-            return mix.replay_plan()
+            plan = mix.replay_plan()
+            return plan if self.rate is None else time_scaled(plan, self.rate)
         return mix.plan(self.offsets(seed), seed)
 
     def offsets(self, seed: int) -> Iterator[float]:
@@ -130,6 +156,8 @@ class ScheduleSpec:
                 return f"ramp {self.rate:g}/s to {self.rate_to:g}/s {span}"
             case "steps":
                 return "steps " + ", ".join(f"{d:g} s at {r:g}/s" for d, r in self.phases)
+            case "replay" if self.rate is not None:
+                return f"replay of recorded arrivals time-scaled to {self.rate:g}/s ({span})"
             case "replay":
                 return f"replay of recorded arrivals ({span})"
             case _:

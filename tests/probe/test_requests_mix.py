@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from gatekeeper.errors import ValidationError
-from gatekeeper.probe.requests_mix import load_mix, parse_mix
+from gatekeeper.probe.requests_mix import body_content_type, load_mix, parse_mix
 
 WEIGHTED = [
     '{"endpoint": "predict", "method": "POST", "path": "/invocations", '
@@ -108,3 +108,22 @@ def test_a_file_that_is_not_utf8_names_each_bad_line(tmp_path: Path) -> None:
     assert [str(p) for p in caught.value.problems] == [
         f"{path}:2:15: not UTF-8 text (byte 0xe9); a mix is JSON lines",
         f"{path}:3:2: not UTF-8 text (byte 0xff); a mix is JSON lines"]
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b'{"inputs": [[1, 2]]}', "application/json"),
+    (b'  [1, "\xc3\xa9"]\n', "application/json"),
+    (b"42", "application/json"),
+    (b'{"x": NaN}', "application/octet-stream"),  # not strict JSON
+    (b"\x89PNG\r\n\x1a\n", "application/octet-stream"),
+    (b"", "application/octet-stream"),
+    (b"inputs=1", "application/octet-stream"),
+])
+def test_a_body_is_json_only_when_it_parses_as_strict_json(body: bytes, content_type: str
+                                                           ) -> None:
+    assert body_content_type(body) == content_type
+
+
+def test_mix_payloads_are_sent_as_json() -> None:
+    mix = parse_mix(['{"endpoint": "p", "path": "/p", "payload": {"a": 1}}'], "m.jsonl")
+    assert mix.requests[0].content_type == "application/json"

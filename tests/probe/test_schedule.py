@@ -5,6 +5,7 @@ import itertools
 import pytest
 
 from gatekeeper.probe import schedule
+from gatekeeper.probe.requests_mix import MixRequest, Planned, RequestMix
 
 
 def test_fixed_rate_is_evenly_spaced() -> None:
@@ -56,3 +57,36 @@ def test_rates_and_durations_must_be_positive(bad: float) -> None:
         list(schedule.fixed_rate(bad, 1.0))
     with pytest.raises(ValueError, match="must be a positive number"):
         list(schedule.poisson(10, bad, seed=1))
+
+
+def planned(offsets: list[float]) -> list[Planned]:
+    requests = [MixRequest(f"e{i}", "GET", f"/{i}", None) for i in range(len(offsets))]
+    return [Planned(t, r) for t, r in zip(offsets, requests, strict=True)]
+
+
+def test_recorded_rate_is_one_over_the_mean_gap() -> None:
+    assert schedule.recorded_rate([5.0, 5.1, 5.4, 6.0]) == pytest.approx(3.0)  # 3 gaps in 1 s
+    assert schedule.recorded_rate([2.0]) is None
+    assert schedule.recorded_rate([2.0, 2.0, 2.0]) is None
+
+
+def test_time_scaled_replay_has_the_asked_mean_rate_and_keeps_order_and_gap_shape() -> None:
+    # Bursts and pauses: gaps 0.01, 0.09, 0.01, 0.09 -> recorded 20/s.
+    original = planned([0.0, 0.01, 0.1, 0.11, 0.2])
+    scaled = list(schedule.time_scaled(original, 80.0))
+    assert [p.request for p in scaled] == [p.request for p in original]  # same order
+    assert schedule.recorded_rate([p.offset_s for p in scaled]) == pytest.approx(80.0)
+    gaps = [b.offset_s - a.offset_s for a, b in itertools.pairwise(scaled)]
+    assert gaps == pytest.approx([0.0025, 0.0225, 0.0025, 0.0225])  # 1:9 kept, 4x faster
+    slower = list(schedule.time_scaled(original, 10.0))
+    assert [p.offset_s for p in slower] == pytest.approx([0.0, 0.02, 0.2, 0.22, 0.4])
+
+
+def test_a_spec_with_a_replay_rate_plans_the_scaled_trace() -> None:
+    mix = RequestMix(tuple(
+        MixRequest("e", "GET", "/", None, timestamp=100 + t) for t in (0, 1, 3, 4)))
+    spec = schedule.ScheduleSpec("replay", 2.001, rate=1.5)
+    assert [p.offset_s for p in spec.plan(mix, seed=0)] == pytest.approx([0, 0.5, 1.5, 2.0])
+    assert spec.describe() == "replay of recorded arrivals time-scaled to 1.5/s (for 2.001 s)"
+    with pytest.raises(ValueError, match="share one instant"):
+        list(schedule.time_scaled(planned([1.0, 1.0]), 5.0))

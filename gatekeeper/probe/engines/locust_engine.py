@@ -74,7 +74,8 @@ class LocustProfile:
     def to_json(self, final_csv_prefix: Path, user_rate: float, workers: int) -> dict[str, Any]:
         """The file locustfile.py reads."""
         requests = [{"endpoint": r.endpoint, "method": r.method, "path": r.path,
-                     "body": None if r.body is None else r.body.decode("utf-8")}
+                     "body": None if r.body is None else r.body.decode("utf-8"),
+                     "content_type": r.content_type}
                     for r in self.requests]
         return {"requests": requests, "sequence": list(self.sequence), "rates": list(self.rates),
                 "bin_s": STEP_S, "lead_s": LEAD_S, "warmup_s": self.warmup_s,

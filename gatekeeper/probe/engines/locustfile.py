@@ -138,8 +138,11 @@ class ProfileUser(FastHttpUser):
         request = Picker.next(self.environment)
         measured = Clock.plan_s() >= float(PROFILE["warmup_s"])
         label = request["endpoint"] if measured else PROFILE["warmup_mark"] + request["endpoint"]
-        headers = {"Content-Type": "application/json"} if request["body"] is not None else {}
-        with self.client.request(request["method"], request["path"], data=request["body"],
+        body = request["body"]
+        headers = {"Content-Type": request["content_type"]} if body is not None else {}
+        # Encoded here: requests would send a str body as Latin-1, breaking non-ASCII text.
+        with self.client.request(request["method"], request["path"],
+                                 data=None if body is None else body.encode("utf-8"),
                                  headers=headers, name=label, catch_response=True,
                                  allow_redirects=False) as response:
             record(response, request["endpoint"], measured)
