@@ -16,6 +16,9 @@ from gatekeeper.evaluate.interface import Status
 
 #: Where evidence lives (``EvidenceRef`` strings) → how a team usually adds it.
 _HOW = (
+    (re.compile(r"metrics/(?P<key>capacity[^/]*)$"),
+     "find the capacity at the SLO with `gatekeeper probe --find-capacity --model M --version V` "
+     "(or set price_at: offered to price the probe's own rate)"),
     (re.compile(r"metrics/(?P<key>(latency|throughput|errors?|probe|cache)[^/]*)$"),
      "probe the endpoint with `gatekeeper probe --model M --version V` (or log metric '{key}')"),
     (re.compile(r"metrics/(?P<key>[^/]+)$"),
