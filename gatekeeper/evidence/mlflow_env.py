@@ -51,6 +51,9 @@ ENV_DEFAULTS: Mapping[str, str] = {
     # Integer in MLflow; urllib3 sleeps factor * 2**(n-1) s from the second retry on.
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    # Copying a version's files for the scanners would draw MLflow's download progress bars
+    # on stderr, between gatekeeper's own lines.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 
 #: The most one command waits on the registry, all its calls together: MLflow's timeout bounds
