@@ -145,6 +145,12 @@ def test_a_key_that_is_personal_data_is_named_by_position(tmp_path: Path) -> Non
     ]
 
 
+def test_a_line_longer_than_spacys_default_cap_is_read(tmp_path: Path) -> None:
+    line = "x " * 600_000 + f"mail {EMAIL}"  # 1.2M chars; spaCy refuses 1M by default
+    target = local_target(tmp_path, {"run/predictions.txt": line.encode()})
+    report = presidio.scan(target, ScanQuery("presidio"), {})
+    assert [(f.rule, f.line) for f in report.findings] == [("EMAIL_ADDRESS", 1)]
+
 def test_nothing_is_downloaded_or_fetched(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """No spaCy model is loaded or downloaded, and no socket is opened (the stock e-mail

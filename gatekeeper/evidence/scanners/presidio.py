@@ -265,6 +265,9 @@ def blank_nlp_engine() -> Any:
         Language.component(LEMMA_COMPONENT, func=lowercase_lemmas)
     nlp = spacy.blank(LANGUAGE)
     nlp.add_pipe(LEMMA_COMPONENT)
+    # spaCy's length cap guards the memory of a parser and NER, which a blank pipeline has
+    # not; a long line of a file within MAX_BYTES must still be read.
+    nlp.max_length = MAX_BYTES + 1
 
     class BlankSpacyNlpEngine(SpacyNlpEngine):
         engine_name = "gatekeeper_blank_spacy"
