@@ -36,7 +36,7 @@ SHORT_HEX = 12
 LISTED = 100
 
 
-class Allowed(Strict):
+class AllowedSecret(Strict):
     """A known false positive: the finding with this digest in this file passes."""
 
     file: str = Field(pattern=r"^(model|run)/.+", description="The file as findings name it, "
@@ -56,7 +56,7 @@ class SecretScan(CheckSpecBase):
                           "api_key = ... in configs).")
     max_file_mb: int = Field(default=DEFAULT_MAX_FILE_MB, ge=1, description="A larger text "
                              "file is not scanned, which is error.")
-    allow: tuple[Allowed, ...] = Field(default=(), description="Accepted false positives, "
+    allow: tuple[AllowedSecret, ...] = Field(default=(), description="Accepted false positives, "
                                        "each a file and a digest with the reason.")
 
     @model_validator(mode="after")
