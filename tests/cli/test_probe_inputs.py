@@ -192,3 +192,29 @@ def test_bad_inputs_are_one_line_naming_the_flag(
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "gatekeeper: error: " + message.format(**files)
     assert "Traceback" not in "\n".join(err)
+
+
+def test_slo_flags_are_drawn_on_the_pictures_and_the_page(
+        server: tuple[str, list[Seen]], tmp_path: Path) -> None:
+    from gatekeeper.render.probe.plots import SLO_COLOURS
+    from tests.render.test_probe_objectives import pixels_of
+
+    url, _seen = server
+    out = tmp_path / "out"
+    code = probe(url, "--endpoint", "root=/", *SHORT, "--slo-p95-ms", "400",
+                 "--slo-p99-ms", "900", "--out", str(out))
+    assert code in (0, 1)
+    page = (out / "report.html").read_text()
+    assert "<h2>Objectives</h2>" in page
+    assert "<td>root</td><td>p95 &lt;= 400 ms</td>" in page
+    assert "<td>root</td><td>p99 &lt;= 900 ms</td>" in page
+    for picture in ("latency.png", "percentiles.png"):
+        png = (out / picture).read_bytes()
+        assert all(pixels_of(png, c) > 100 for c in SLO_COLOURS.values()), picture
+
+
+def test_a_bad_slo_flag_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert probe("http://127.0.0.1:9", "--endpoint", "a", "--rate", "1",
+                 "--slo-p95-ms", "-5") == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "gatekeeper: error: --slo-p95-ms: must be a positive number, got -5")

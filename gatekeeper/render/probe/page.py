@@ -1,5 +1,6 @@
 """The probe's HTML page: one self-contained page (both pictures inline as base64 PNG, the
-settings, the verdict and the per-endpoint table). Pure: returns the page as text."""
+settings, the verdict and the per-endpoint table, and when given the objectives: each SLO and
+the budget beside what was measured, and the verdict). Pure: returns the page as text."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from gatekeeper.probe.report import EndpointReport, ProbeReport, format_ms
+from gatekeeper.render.probe.objectives import NONE, Objectives, readings, slo_verdict
 
 if TYPE_CHECKING:
     from gatekeeper.probe.run import ProbeOutcome
@@ -30,9 +32,10 @@ COLUMNS = ("endpoint", "ok samples", "target/s", "achieved/s", "rate held", "p50
 
 
 def report_html(report: ProbeReport, facts: Sequence[tuple[str, str]],
-                problems: Sequence[str], latency: bytes | None, percentiles: bytes | None
-                ) -> str:
-    """The page: ``facts`` (label, value) on top, the verdict, the table, both pictures.
+                problems: Sequence[str], latency: bytes | None, percentiles: bytes | None,
+                objectives: Objectives = NONE) -> str:
+    """The page: ``facts`` (label, value) on top, the verdict, the objectives (when given),
+    the table, both pictures.
 
     A picture given as None (nothing to draw: see :func:`has_histogram`) is replaced by a note
     saying why, so a report from Locust or an imported file still renders."""
@@ -46,7 +49,7 @@ def report_html(report: ProbeReport, facts: Sequence[tuple[str, str]],
         f"<h1>gatekeeper probe: {html.escape(report.url)}</h1>",
         "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                             for k, v in facts) + "</table>",
-        verdict, endpoint_table(report.endpoints),
+        verdict, objectives_section(report, objectives), endpoint_table(report.endpoints),
         f'<p class="note">Percentiles: {html.escape(report.percentile_method)}. Latency is '
         "measured from each request's intended send time (coordinated-omission corrected); "
         "service time from its actual send. Warm-up excluded.</p>",
@@ -61,6 +64,30 @@ NO_HISTOGRAM = ('<p class="note">No latency histogram: this report\'s source giv
                 'percentiles only (see the table), not the raw distribution.</p>')
 NO_TIMELINE = ('<p class="note">No percentiles over time: this report\'s source kept no '
                'per-request times.</p>')
+
+
+def objectives_section(report: ProbeReport, objectives: Objectives) -> str:
+    """The verdict against the objectives, then one row per objective: what it asks, what was
+    measured, met or not. Empty without objectives."""
+    if objectives.empty:
+        return ""
+    verdict = slo_verdict(report, objectives)
+    parts = ["<h2>Objectives</h2>"]
+    if verdict is not None:
+        word, css = ("PASS", "ok") if verdict.passed else ("FAIL", "bad")
+        parts.append(f'<p class="{css}" id="verdict">{word}: {html.escape(verdict.text)}</p>')
+    rows = "".join(
+        f"<tr><td>{html.escape(r.endpoint)}</td><td>{html.escape(r.objective)}</td>"
+        f"<td>{html.escape(r.measured)}</td><td>"
+        + ('<span class="ok">yes</span>' if r.met else '<span class="bad">NO</span>')
+        + "</td></tr>" for r in readings(report, objectives))
+    if rows:
+        parts.append("<table><tr><th>endpoint</th><th>objective</th><th>measured</th>"
+                     f"<th>met</th></tr>{rows}</table>")
+    budget = objectives.budget
+    if budget is not None and budget.cost_per_1k is None:
+        parts.append(f'<p class="note">{html.escape(budget.text())}</p>')
+    return "\n".join(parts)
 
 
 def endpoint_table(endpoints: Iterable[EndpointReport]) -> str:

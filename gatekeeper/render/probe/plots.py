@@ -4,6 +4,13 @@
 - ``percentiles_png``: p50/p95/p99 per one-second window, above the request rate per second
   (intended vs actually sent) and errors, so a stall or a generator falling behind shows.
 
+Both draw the objectives when given (:mod:`.objectives`): each SLO as a solid line of its own
+colour (p95 teal, p99 magenta; vertical on the histogram, horizontal over time), the SLO's
+rate on the rate panel, the verdict as a green or red title on the right, and the cost budget
+under the figure. ``latency_figure`` and ``percentiles_figure`` return the figure before it is
+saved (every objective's artist carries a ``gid`` such as ``slo-p99``), the ``_png`` functions
+its bytes.
+
 matplotlib is imported inside the functions that draw (only ``gatekeeper probe`` pays for it)
 and used through ``Figure`` objects, never ``pyplot``, so no global state or GUI backend.
 """
@@ -14,9 +21,11 @@ import io
 import math
 from typing import TYPE_CHECKING
 
+from gatekeeper.decide.remedy import plain_number
 from gatekeeper.probe.histogram import Histogram
 from gatekeeper.probe.report import EndpointReport, ProbeReport, format_ms
 from gatekeeper.probe.timeline import Timeline
+from gatekeeper.render.probe.objectives import NONE, Objectives, Slo, slo_verdict
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -31,13 +40,22 @@ MARKS = (("p50", "#2b8a3e"), ("p95", "#e67700"), ("p99", "#c92a2a"), ("p99_9", "
 LINES = (("p50_ms", "p50", "#2b8a3e"), ("p95_ms", "p95", "#e67700"),
          ("p99_ms", "p99", "#c92a2a"))
 NOT_HELD = "target rate NOT held"
+#: Colours of the objectives: none is used by anything else in the pictures.
+SLO_COLOURS = {"p95": "#0ca678", "p99": "#d6336c"}
+RATE_COLOUR = "#5f3dc4"
+PASS_COLOUR, FAIL_COLOUR = "#2b8a3e", "#c92a2a"
 
 
 # Pictures ---------------------------------------------------------------------------------
 
 
-def latency_png(report: ProbeReport) -> bytes:
+def latency_png(report: ProbeReport, objectives: Objectives = NONE) -> bytes:
     """The latency histogram of each endpoint type, one panel each, percentiles marked."""
+    return png_bytes(latency_figure(report, objectives))
+
+
+def latency_figure(report: ProbeReport, objectives: Objectives = NONE) -> Figure:
+    """The figure of :func:`latency_png`, with each endpoint's SLOs as vertical lines."""
     from matplotlib.figure import Figure
 
     endpoints = report.endpoints or ()
@@ -45,16 +63,17 @@ def latency_png(report: ProbeReport) -> bytes:
                     layout="constrained")
     axes = figure.subplots(max(len(endpoints), 1), 1, squeeze=False)[:, 0]
     for ax, endpoint in zip(axes, endpoints, strict=False):
-        draw_histogram(ax, endpoint)
+        draw_histogram(ax, endpoint, objectives.slo(endpoint.endpoint))
     if not endpoints:
         axes[0].text(0.5, 0.5, "no requests measured", ha="center", va="center")
     axes[-1].set_xlabel("latency from the intended send time, ms (log scale)")
     figure.suptitle(f"Latency histogram: {report.url}", fontsize=11)
-    return png_bytes(figure)
+    draw_verdict(figure, axes[0], report, objectives)
+    return figure
 
 
-def draw_histogram(ax: Axes, endpoint: EndpointReport) -> None:
-    """Counts per (coarsened) log bucket as steps, with vertical percentile marks."""
+def draw_histogram(ax: Axes, endpoint: EndpointReport, slo: Slo | None = None) -> None:
+    """Counts per (coarsened) log bucket as steps, with vertical percentile marks and SLOs."""
     title = f"{endpoint.endpoint}: {endpoint.samples:,} ok samples"
     if not endpoint.held_target_rate:
         title += f"  ({NOT_HELD})"
@@ -75,8 +94,38 @@ def draw_histogram(ax: Axes, endpoint: EndpointReport) -> None:
         value = getattr(endpoint.latency, name) * 1000
         label = f"{name.replace('_', '.')} {format_ms(value)} ms"
         ax.axvline(value, color=colour, linestyle="--", linewidth=1.2, label=label)
+    for name, limit in (slo.limits() if slo else {}).items():
+        ax.axvline(limit, color=SLO_COLOURS[name], linewidth=2.5, gid=f"slo-{name}",
+                   label=f"SLO {name} {plain_number(limit)} ms")
+        include(ax, "x", limit)
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     ax.grid(True, which="major", alpha=0.3)
+
+
+def include(ax: Axes, axis: str, value: float) -> None:
+    """Widen a log axis so ``value`` shows with a margin: an SLO far above every measured
+    latency must still be drawn, or the picture would hide how much room was left."""
+    low, high = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    limits = (min(low, value / 1.5), max(high, value * 1.5))
+    if axis == "x":
+        ax.set_xlim(*limits)
+    else:
+        ax.set_ylim(*limits)
+
+
+def draw_verdict(figure: Figure, top: Axes, report: ProbeReport, objectives: Objectives,
+                 pad: float = 6.0) -> None:
+    """The verdict as a green or red title on the right of the top panel (``pad`` points
+    above it: clear of a legend there), and the budget under the figure (red when over)."""
+    verdict = slo_verdict(report, objectives)
+    if verdict is not None:
+        top.set_title(("PASS: " if verdict.passed else "FAIL: ") + verdict.text, loc="right",
+                      fontsize=10, fontweight="bold", gid="verdict", pad=pad,
+                      color=PASS_COLOUR if verdict.passed else FAIL_COLOUR)
+    budget = objectives.budget
+    if budget is not None:
+        figure.supxlabel(budget.text(), fontsize=9, gid="budget",
+                         color=FAIL_COLOUR if budget.within is False else "black")
 
 
 def plain_log_labels(axis: Axis) -> None:
@@ -108,13 +157,21 @@ def coarse_bins(histogram: Histogram) -> tuple[list[float], list[int]]:
     return edges, counts
 
 
-def percentiles_png(timeline: Timeline, report: ProbeReport) -> bytes:
+def percentiles_png(timeline: Timeline, report: ProbeReport, objectives: Objectives = NONE
+                    ) -> bytes:
     """p50/p95/p99 per second (top) and requests per second, intended vs sent (bottom)."""
+    return png_bytes(percentiles_figure(timeline, report, objectives))
+
+
+def percentiles_figure(timeline: Timeline, report: ProbeReport,
+                       objectives: Objectives = NONE) -> Figure:
+    """The figure of :func:`percentiles_png`, SLOs as horizontal lines."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(WIDTH_IN, 6.0), dpi=DPI, layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     draw_percentile_lines(top, timeline)
+    draw_slo_lines(top, bottom, report, objectives)
     draw_rates(bottom, timeline)
     for ax in (top, bottom):
         if timeline.warmup_s > 0:
@@ -124,7 +181,34 @@ def percentiles_png(timeline: Timeline, report: ProbeReport) -> bytes:
     held = report.held_target_rate
     figure.suptitle(f"Latency over time: {report.url}" + ("" if held else f"  ({NOT_HELD})"),
                     fontsize=11, color="black" if held else "#c92a2a")
-    return png_bytes(figure)
+    draw_verdict(figure, top, report, objectives, pad=18.0)
+    return figure
+
+
+def draw_slo_lines(top: Axes, bottom: Axes, report: ProbeReport, objectives: Objectives
+                   ) -> None:
+    """Each measured endpoint type's SLOs across the percentiles, its rate across the rates.
+
+    The timeline mixes every endpoint type, so a line is labelled with its endpoint when the
+    types' objectives differ."""
+    slos = {e.endpoint: slo for e in report.endpoints
+            if (slo := objectives.slo(e.endpoint)) is not None}
+    named = len(set(slos.values())) > 1
+    drawn: set[tuple[str, float]] = set()
+    for endpoint, slo in slos.items():
+        who = f" {endpoint}" if named else ""
+        for name, limit in slo.limits().items():
+            if (name, limit) not in drawn:
+                drawn.add((name, limit))
+                top.axhline(limit, color=SLO_COLOURS[name], linewidth=2.5, gid=f"slo-{name}",
+                            label=f"SLO{who} {name} {plain_number(limit)} ms")
+                include(top, "y", limit)
+        if slo.at_rps is not None and ("rate", slo.at_rps) not in drawn:
+            drawn.add(("rate", slo.at_rps))
+            bottom.axhline(slo.at_rps, color=RATE_COLOUR, linewidth=2, linestyle="-.",
+                           gid="slo-rate", label=f"SLO{who} rate {slo.at_rps:g}/s")
+    if drawn:
+        top.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize=8, ncols=5, frameon=False)
 
 
 def draw_percentile_lines(ax: Axes, timeline: Timeline) -> None:
