@@ -194,24 +194,35 @@ def test_files_modelscan_cannot_read_are_error(tracking_uri: str, tmp_path: Path
     assert not marker.exists()
 
 
-def test_the_sklearn_model_mlflow_logs_is_error_with_modelscan_0_8_8(
-        tracking_uri: str) -> None:
+def test_the_sklearn_model_mlflow_logs_passes(tracking_uri: str) -> None:
     """MLflow 3's sklearn flavor saves ``model.skops``: a zip of ``schema.json`` and NumPy
-    arrays, no pickle. modelscan opens the zip, but its NumPy scanner calls a private NumPy
-    function that NumPy 2.3 removed, so every array is unread: fail closed, the check says
-    which files, and the metadata around them is accepted as text."""
+    arrays, no pickle. modelscan 0.8.8's NumPy scanner fails on every array under NumPy 2.3+
+    (it calls a function NumPy removed); arrays whose dtype holds no Python objects are then
+    judged from their header and accepted as a safe format."""
     version = seed_version(tracking_uri, "sk", metrics={"accuracy": 0.9})
     report, outcome = judged(tracking_uri, "sk", version)
-    assert report.findings == () and report.scanned == ()
-    arrays = [name for name, _why in report.unscanned]
-    assert arrays and all(n.startswith("model/model.skops:") and n.endswith(".npy")
-                          for n in arrays)
-    assert {why for _name, why in report.unscanned} == {"modelscan failed reading it"}
+    assert report.findings == () and report.unscanned == ()
+    arrays = [n for n in report.facts["safe_format"] if n.endswith(".npy")]
+    assert arrays and all(n.startswith("model/model.skops:") for n in arrays)
     assert "model/model.skops:schema.json" in report.facts["not_model"]
     assert {"model/MLmodel", "model/conda.yaml", "model/requirements.txt"} <= set(
         report.facts["not_model"])
-    assert outcome.status is Status.ERROR
-    assert "model/model.skops:" in outcome.message
+    assert outcome.status is Status.PASS
+
+
+def test_an_object_array_is_never_accepted_unread(tmp_path: Path) -> None:
+    """NumPy stores an array of Python objects as a pickle: unless modelscan reads it, it is
+    unscanned; an array of numbers beside it is accepted."""
+    import numpy as np
+
+    target = local_target(tmp_path, {"MLmodel": MLMODEL.encode()})
+    np.save(tmp_path / "model" / "weights.npy", np.arange(6, dtype=np.float32))
+    np.save(tmp_path / "model" / "objects.npy", np.array([{"a": 1}, None], dtype=object),
+            allow_pickle=True)
+    report = modelscan.scan(target, QUERY, {})
+    assert "model/weights.npy" in report.facts["safe_format"]
+    assert "model/objects.npy" not in report.facts["safe_format"]
+    assert "model/objects.npy" in report.scanned + tuple(n for n, _ in report.unscanned)
 
 
 def test_a_pickle_inside_an_archive_is_named_by_its_member(tmp_path: Path) -> None:

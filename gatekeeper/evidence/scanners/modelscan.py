@@ -112,9 +112,15 @@ class Collected:
             raise ScanError("modelscan could not start all of its scanners ("
                             + ", ".join(sorted({e.name() for e in tool.errors})) + ")")
         for error in tool.errors:
-            self.unscanned.setdefault(member_name(target, path, error_source(error)),
-                                      ERROR_REASONS.get(error.name(), "modelscan failed "
-                                                        "reading it"))
+            name = member_name(target, path, error_source(error))
+            if error.name() == "MODEL_SCAN" and plain_numpy_array(path, error_source(error)):
+                # modelscan 0.8's NumPy scanner calls a function NumPy 2.3 removed, so it fails
+                # on every .npy. An array whose dtype holds no Python objects has no pickle in
+                # it: nothing in it can run, as with safetensors.
+                self.safe.append(name)
+                continue
+            self.unscanned.setdefault(name, ERROR_REASONS.get(error.name(), "modelscan failed "
+                                                              "reading it"))
         for issue in tool.issues.all_issues:
             self.findings.append(finding(target, path, issue))
         for skipped in tool.skipped:
@@ -124,8 +130,8 @@ class Collected:
 
     def judge_skipped(self, target: ScanTarget, path: Path, source: str, category: str) -> None:
         name = member_name(target, path, source)
-        if name in self.unscanned:
-            return  # an error already says why
+        if name in self.unscanned or name in self.safe:
+            return  # an error already says why, or the file was judged already
         kind = accepted_kind(path, source)
         if kind == "safe_format":
             self.safe.append(name)
@@ -203,6 +209,26 @@ def opened(path: Path, member: str) -> Iterator[IO[bytes]]:
         return
     with zipfile.ZipFile(path) as archive, archive.open(member) as stream:
         yield stream
+
+
+def plain_numpy_array(path: Path, source: str) -> bool:
+    """Whether ``source`` (``path`` or a member of it) is a ``.npy`` array whose dtype holds
+    no Python objects. Only the header is read, with NumPy's own header parser (a literal
+    dict); object arrays, which NumPy stores as a pickle, are not plain."""
+    import numpy as np
+
+    member = source[len(str(path)) + 1:] if source.startswith(f"{path}:") else ""
+    if not (member or path.name).lower().endswith(".npy"):
+        return False
+    try:
+        with opened(path, member) as stream:
+            major, _minor = np.lib.format.read_magic(stream)
+            read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                           else np.lib.format.read_array_header_2_0)
+            _shape, _fortran, dtype = read_header(stream)
+    except (OSError, ValueError, zipfile.BadZipFile, KeyError, RuntimeError):
+        return False
+    return not dtype.hasobject
 
 
 def is_pickle(stream: IO[bytes]) -> bool:
