@@ -10,10 +10,14 @@ from gatekeeper.evaluate import (
     ab_comparison,
     baseline_comparison,
     cost,
+    dependency_audit,
     latency,
     metric_threshold,
+    model_scan,
+    pii_scan,
     pilot_slo,
     required_evidence,
+    secret_scan,
 )
 from gatekeeper.evaluate.interface import CheckKind
 
@@ -21,8 +25,12 @@ CHECK_KINDS: dict[str, CheckKind] = {
     "ab_comparison": ab_comparison.KIND,
     "baseline_comparison": baseline_comparison.KIND,
     "cost": cost.KIND,
+    "dependency_audit": dependency_audit.KIND,
     "latency": latency.KIND,
     "metric_threshold": metric_threshold.KIND,
+    "model_scan": model_scan.KIND,
+    "pii_scan": pii_scan.KIND,
     "pilot_slo": pilot_slo.KIND,
     "required_evidence": required_evidence.KIND,
+    "secret_scan": secret_scan.KIND,
 }

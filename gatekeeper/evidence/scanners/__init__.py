@@ -7,7 +7,12 @@ row in docs/checks.md. Each tool is imported only when it scans, and installed b
 
 from __future__ import annotations
 
+from gatekeeper.evidence.scanners import detect_secrets, modelscan, pip_audit, presidio
 from gatekeeper.evidence.scanners.interface import Scanner
 
 SCANNERS: dict[str, Scanner] = {
+    "detect-secrets": detect_secrets.SCANNER,
+    "modelscan": modelscan.SCANNER,
+    "pip-audit": pip_audit.SCANNER,
+    "presidio": presidio.SCANNER,
 }
