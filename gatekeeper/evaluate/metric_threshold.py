@@ -17,7 +17,14 @@ from pydantic import Field, model_validator
 
 from gatekeeper.common.values import UnusableValue, number
 from gatekeeper.evaluate.interface import CheckKind, CheckSpecBase, Outcome, Status, missing
-from gatekeeper.evidence.interface import PROBE_HELD_METRIC, Evidence, VersionEvidence
+from gatekeeper.evaluate.probe_runs import (
+    STEADY,
+    check_profile,
+    pick_run,
+    profile_field,
+    with_run,
+)
+from gatekeeper.evidence.interface import PROBE_HELD_METRIC, Evidence
 
 
 class Section(enum.StrEnum):
@@ -73,6 +80,12 @@ class MetricThreshold(Bounds):
         "(error unless it held its target rate).")
     key: str = Field(min_length=1, description="Metric, param or tag name on the source run "
                      "(a metric name on the probe run with source: probe).")
+    profile: str | None = profile_field(STEADY)
+
+    @model_validator(mode="after")
+    def _check_profile(self) -> Self:
+        check_profile("probe" if self.source is Section.PROBE else "run", self.profile)
+        return self
 
 
 def describe(status: Status, key: str, value: float, bounds: Bounds) -> str:
@@ -85,7 +98,7 @@ def describe(status: Status, key: str, value: float, bounds: Bounds) -> str:
 
 def evaluate(spec: MetricThreshold, evidence: Evidence) -> Outcome:
     if spec.source is Section.PROBE:
-        return evaluate_probe(spec, evidence.candidate)
+        return evaluate_probe(spec, evidence)
     cand = evidence.candidate
     values: Mapping[str, object] = {Section.METRICS: cand.metrics, Section.PARAMS: cand.params,
                                     Section.TAGS: cand.run_tags}[spec.source]
@@ -96,16 +109,16 @@ def evaluate(spec: MetricThreshold, evidence: Evidence) -> Outcome:
     return judge_value(spec, what, values[spec.key], ref)
 
 
-def evaluate_probe(spec: MetricThreshold, cand: VersionEvidence) -> Outcome:
-    """The key as a metric of the linked probe run, which must have held its target rate."""
-    run = cand.probe_run()
+def evaluate_probe(spec: MetricThreshold, evidence: Evidence) -> Outcome:
+    """The key as a metric of the probe run ``profile`` picks, which must be usable."""
+    run = pick_run(evidence, "probe", spec.profile, STEADY)
     ref = run.ref(spec.key)
     if problem := run.unusable():
         return Outcome(Status.ERROR, problem, threshold=spec.threshold(),
                        evidence={"unusable": run.ref(PROBE_HELD_METRIC)})
     if spec.key not in run.metrics:
         return missing(f"metric '{spec.key}'", run.label, ref)
-    return judge_value(spec, f"metric '{spec.key}'", run.metrics[spec.key], ref)
+    return with_run(judge_value(spec, f"metric '{spec.key}'", run.metrics[spec.key], ref), run)
 
 
 def judge_value(spec: MetricThreshold, what: str, raw: object, ref: str) -> Outcome:

@@ -11,7 +11,7 @@ import pytest
 from gatekeeper.evaluate import CHECK_KINDS, metric_threshold
 from gatekeeper.evaluate.interface import Outcome, Status
 from gatekeeper.evaluate.metric_threshold import MetricThreshold, evaluate
-from gatekeeper.evidence.interface import EvidenceRequest
+from gatekeeper.evidence.interface import EvidenceRequest, LinkedRun
 from tests.evaluate.conftest import COMMON, evidence
 
 
@@ -166,7 +166,21 @@ def test_probe_source_reads_a_probe_run_metric() -> None:
     check = spec(source="probe", key="error_rate", max=0.01)
     outcome = evaluate(check, probed({"probe.held_target_rate": 1, "error_rate": 0.002}))
     assert (outcome.status, outcome.message) == (Status.PASS, "error_rate = 0.002, within max 0.01")
-    assert outcome.evidence == {"value": "mlflow:runs/p9/metrics/error_rate"}
+    assert outcome.evidence == {"value": "mlflow:runs/p9/metrics/error_rate",
+                                "probe_run": "mlflow:runs/p9",
+                                "held_target_rate": "mlflow:runs/p9/metrics/probe.held_target_rate"}
+
+
+def test_probe_source_reads_the_named_profile() -> None:
+    check = spec(source="probe", key="error_rate", max=0.01, profile="capacity")
+    runs = {"capacity": LinkedRun("c7", {"probe.held_target_rate": 1, "error_rate": 0.5})}
+    outcome = evaluate(check, evidence({}, probe_run_id="p9", probe_runs=runs,
+                                       probe_metrics={"probe.held_target_rate": 1,
+                                                      "error_rate": 0.0}))
+    assert (outcome.status, outcome.message) == (Status.FAIL, "error_rate = 0.5, outside max 0.01")
+    assert outcome.evidence["probe_run"] == "mlflow:runs/c7"
+    with pytest.raises(pydantic.ValidationError, match="'profile' needs 'source: probe'"):
+        spec(key="error_rate", max=0.01, profile="capacity")
 
 
 @pytest.mark.parametrize(("metrics", "run_id", "message"), [
