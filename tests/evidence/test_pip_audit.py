@@ -116,7 +116,10 @@ def test_only_name_equals_version_is_pinned_and_nothing_is_echoed() -> None:
         "./wheels/thing-1.0-py3-none-any.whl\n"
         "pandas==2.2.2 \\\n"
         "    --hash=sha256:ef01  # pinned over two lines\n"
-        "-r extra.txt\n")
+        "-r extra.txt\n"
+        "-rmore.txt\n"
+        "--require-hashes\n"
+        "-e./other\n")
     assert [(r.name, r.line, r.version, r.why) for r in found] == [
         ("requests", 3, "2.19", ""),
         ("numpy", 4, None, "no version"),
@@ -127,9 +130,10 @@ def test_only_name_equals_version_is_pinned_and_nothing_is_echoed() -> None:
         ("", 9, None, "an editable requirement"),
         ("", 10, None, "not a name==version requirement (a URL, a path or unparseable)"),
         ("pandas", 11, "2.2.2", ""),
+        ("", 16, None, "an editable requirement"),
     ]
-    assert unscanned == [(REQS, "line 13: includes another requirements file, which was not "
-                                "audited")]
+    assert unscanned == [(REQS, f"line {n}: includes another requirements file, which was not "
+                                "audited") for n in (13, 14)]
     assert "tok3n" not in repr(found)
 
 

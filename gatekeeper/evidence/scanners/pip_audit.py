@@ -50,8 +50,8 @@ RUN_TIMEOUT = 300.0
 SEVERITY = "high"
 
 _OPTION_WITH_VALUE = re.compile(r"\s+--?[A-Za-z]")
-_INCLUDE = ("-r", "--requirement")
-_EDITABLE = ("-e", "--editable")
+#: ``-r file``, ``-rfile``, ``--requirement file``, ``--requirement=file``.
+_INCLUDE = re.compile(r"^(?:-r|--requirement(?=[\s=]))[\s=]*(?P<path>.*)$")
 
 
 @dataclass(frozen=True)
@@ -199,13 +199,12 @@ def read_lines(file: str, lines: Iterable[tuple[int, str]],
     """Each requirement line judged pinned or not; includes of other files are unscanned."""
     found: list[Requirement] = []
     for number, line in lines:
-        word, _, rest = line.partition(" ")
-        if word in _INCLUDE or line.startswith("--requirement="):
-            if file.endswith(CONDA) and rest.strip() == REQUIREMENTS:
+        if include := _INCLUDE.match(line):
+            if file.endswith(CONDA) and include["path"] == REQUIREMENTS:
                 continue  # MLflow's conda.yaml may include the requirements.txt read above
             unscanned.append((file, f"line {number}: includes another requirements file, "
                                     "which was not audited"))
-        elif word in _EDITABLE or line.startswith("--editable"):
+        elif line.startswith(("-e", "--editable")):
             found.append(Requirement(file, number, "", why="an editable requirement"))
         elif not line.startswith("-"):  # other options (index URLs, hashes) add nothing
             found.append(parse_requirement(file, number, line))
@@ -289,11 +288,14 @@ def run_pip_audit(pins: list[Requirement], url: str, env: Mapping[str, str]
         out = work / "report.json"
         command = [sys.executable, "-m", "pip_audit", "--requirement", str(work / REQUIREMENTS),
                    "--disable-pip", "--no-deps", "--vulnerability-service", "osv",
-                   "--osv-url", url, "--format", "json", "--desc", "off",
+                   "--format", "json", "--desc", "off",
                    "--output", str(out), "--cache-dir", str(work / "cache"),
                    "--timeout", str(SOCKET_TIMEOUT), "--progress-spinner", "off"]
+        # The URL goes by pip-audit's own variable rather than --osv-url: a mirror's URL may
+        # carry a token, and a command line is readable by every user of the machine.
+        child_env = {**subprocess_env(env), "PIP_AUDIT_OSV_URL": url}
         try:
-            done = subprocess.run(command, env=subprocess_env(env), capture_output=True,
+            done = subprocess.run(command, env=child_env, capture_output=True,
                                   text=True, timeout=RUN_TIMEOUT, check=False)
         except subprocess.TimeoutExpired:
             raise ScanError(f"pip-audit did not finish within {RUN_TIMEOUT:g} s "
