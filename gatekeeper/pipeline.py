@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gatekeeper import __version__
+from gatekeeper.decide.approvals import ApprovalFacts, Decided, Subject, approvals_result
 from gatekeeper.decide.checks import Prior, decide_checks, short
 from gatekeeper.decide.integrity import BaselineAlias, baseline_alias_result, lineage_result
 from gatekeeper.decide.result import (
@@ -35,8 +36,14 @@ from gatekeeper.decide.waivers import Scope, apply_waivers
 from gatekeeper.errors import InfrastructureError, InvalidInputError
 from gatekeeper.evaluate.milestone import evaluate_milestone, evidence_request
 from gatekeeper.evidence.external import with_external
+from gatekeeper.evidence.github_reviews import ReviewSource
 from gatekeeper.evidence.gitinfo import playbook_commit
-from gatekeeper.evidence.interface import Evidence, EvidenceRequest, EvidenceSource
+from gatekeeper.evidence.interface import (
+    Evidence,
+    EvidenceRequest,
+    EvidenceSource,
+    VersionEvidence,
+)
 from gatekeeper.evidence.lineage import GIT_COMMIT_TAG, lineage_facts
 from gatekeeper.evidence.scans import with_scans
 from gatekeeper.load.model import Milestone
@@ -46,6 +53,7 @@ from gatekeeper.load.policy import (
     lineage_rules,
     load_policies,
     protected_aliases,
+    required_approvals,
 )
 from gatekeeper.load.waivers import load_waivers
 from gatekeeper.record import (
@@ -59,6 +67,7 @@ from gatekeeper.record import (
     refusal_entry,
     waiver_use_entries,
 )
+from gatekeeper.record.records import APPROVAL, DECISION, checks_evidence, evidence_digest
 from gatekeeper.record.standing import latest_promotions, promoted_version
 
 #: A decision stamped later than now by more than this is refused (clocks of CI runners
@@ -107,6 +116,8 @@ class GateRequest:
     #: None: the clock).
     waivers: Path | None = None
     now: datetime | None = None
+    #: Where pull request reviews count as approvals (``check --github-pr``), if anywhere.
+    reviews: ReviewSource | None = None
 
 
 def utcnow() -> str:
@@ -168,6 +179,8 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
         checks, waived = apply_waivers(checks, waivers, Scope(request.model, version,
                                                               milestone.id),
                                        policies, request.now or datetime.now(UTC))
+    checks += approval_results(request, loaded, milestone, candidate, checks, policies,
+                               adapters)
     result = Result(
         model=ModelRef(candidate.name, candidate.version, candidate.run_id, candidate.source),
         milestone=MilestoneRef(milestone.id, milestone.title),
@@ -211,6 +224,34 @@ def policy_results(playbook: Path, loaded: LoadedPlaybook, milestone: Milestone,
                               [p for branches in rules.values() for p in branches])
         found.append(lineage_result(facts, rules, candidate.run_id, location))
     return tuple(r for r in found if r is not None)
+
+
+def approval_results(request: GateRequest, loaded: LoadedPlaybook, milestone: Milestone,
+                     candidate: VersionEvidence, checks: Sequence[CheckResult],
+                     policies: Sequence[LoadedPolicy], adapters: Adapters
+                     ) -> tuple[CheckResult, ...]:
+    """``gatekeeper.approvals`` when a policy or the milestone asks for approvals
+    (docs/approvals.md): after waivers, so none can touch it and the evidence digest is the
+    one this decision records. Facts from the audit store and GitHub, judged purely."""
+    required = required_approvals(policies, milestone)
+    if not required:
+        return ()
+    records = adapters.audit.model_records(request.model)
+    subject = Subject(request.model, candidate.version, candidate.run_id, milestone.id,
+                      loaded.milestone_digest(milestone.id), evidence_digest(
+                          *checks_evidence(checks)))
+    mine = [r for r in records if r.get("milestone") == milestone.id
+            and str((r.get("model") or {}).get("version")) == candidate.version
+            and (r.get("model") or {}).get("run_id") == candidate.run_id]
+    decisions = tuple(Decided(int(r["seq"]), str(r["hash"]), evidence_digest(
+        r.get("criteria") or {}, r.get("evidence") or {}))
+        for r in mine if r.get("action") == DECISION)
+    facts = ApprovalFacts(subject, decisions,
+                          tuple(r for r in mine if r.get("action") == APPROVAL),
+                          adapters.identity.actor, request.now or datetime.now(UTC),
+                          request.reviews.reviews() if request.reviews else None)
+    found = approvals_result(required, facts, loaded.location(milestone.id, ""))
+    return (found,) if found is not None else ()
 
 
 def _audit_ref(record: Mapping[str, Any] | None) -> str | None:

@@ -3,8 +3,10 @@ pass. Each parses its options, calls one pipeline function, renders, returns the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -26,6 +28,9 @@ from gatekeeper.cli.publish import (
 from gatekeeper.common.redact import redact_secrets
 from gatekeeper.errors import ExitCode, InvalidInputError
 
+if TYPE_CHECKING:
+    from gatekeeper.evidence.github_reviews import ReviewSource
+
 PLAYBOOK = click.Path(path_type=Path, dir_okay=False)
 
 
@@ -39,13 +44,16 @@ PLAYBOOK = click.Path(path_type=Path, dir_okay=False)
              "(docs/waivers.md).")
 @option("--now", metavar="ISO8601",
         help="Judge waiver expiry at this instant instead of the clock (reproducible runs).")
+@option("--github-pr", type=click.IntRange(min=1), metavar="N",
+        help="Count approving reviews of this GitHub pull request (at its head commit, --sha) "
+             "as approvals (docs/approvals.md).")
 @tracking_uri_option
 @audit_log_option
 @output_option
 @publish_options(require=True)
 def check_command(playbook: Path, model: str, version: str | None, alias: str | None,
                   milestone: str, promote: bool, policies: Path | None,
-                  waivers: Path | None, now: str | None,
+                  waivers: Path | None, now: str | None, github_pr: int | None,
                   tracking_uri: str | None, audit_log: Path, outputs: Sequence[str],
                   publish: PublishFlags) -> int:
     """Evaluate one milestone of PLAYBOOK for one model version; record and print the verdict."""
@@ -59,7 +67,8 @@ def check_command(playbook: Path, model: str, version: str | None, alias: str | 
     targets = parse_outputs(outputs)
     request = GateRequest(playbook, model, *version_or_alias(version, alias), milestone,
                           promote=promote, policies=policies, waivers=waivers,
-                          now=parse_instant(now, "--now") if now else None)
+                          now=parse_instant(now, "--now") if now else None,
+                          reviews=pull_reviews(github_pr, publish))
     publishing = publish.open(PublishContext(model, milestone))
     with announced(publishing):  # pending now; error if no verdict is reached
         result = run_gate(request, mlflow_adapters(tracking_uri, audit_log))
@@ -94,6 +103,17 @@ def promote_command(playbook: Path, model: str, version: str | None, alias: str 
                           now=parse_instant(now, "--now"))
     click.echo(redact_secrets(outcome.describe()))
     return int(ExitCode.PASSED if outcome.promoted else ExitCode.BLOCKED)
+
+
+def pull_reviews(pull: int | None, publish: PublishFlags) -> ReviewSource | None:
+    """The pull request's reviews as approvals (``--github-pr``); exit 2 when GITHUB_TOKEN,
+    GITHUB_REPOSITORY or the head commit is missing."""
+    if pull is None:
+        return None
+    from gatekeeper.act.publish.interface import HttpSettings
+    from gatekeeper.evidence.github_reviews import github_reviews
+
+    return github_reviews(os.environ, pull, publish.sha, HttpSettings(publish.timeout_s))
 
 
 def version_or_alias(version: str | None, alias: str | None) -> tuple[str | None, str | None]:

@@ -15,6 +15,7 @@ may move (``gatekeeper status`` flags one moved by hand; a baseline behind one i
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,12 +24,13 @@ from pathlib import Path
 
 import pydantic
 import rfc8785
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gatekeeper.errors import InvalidInputError, Problem, ValidationError
 from gatekeeper.evaluate.interface import Category
+from gatekeeper.load.approvals import ApprovalRequirement, Role
 from gatekeeper.load.governance import GovernanceRules
-from gatekeeper.load.model import Playbook, Stage
+from gatekeeper.load.model import Milestone, Playbook, Stage
 from gatekeeper.load.strict import Strict
 from gatekeeper.load.yamlsrc import Document, Loc, pydantic_problems, read_document
 
@@ -89,6 +91,28 @@ class LineageRules(Strict):
         "branch counts under its name without the remote (origin/main is main).")
 
 
+class ApprovalRules(Strict):
+    """Who may approve, in which role, and what each stage needs (docs/approvals.md)."""
+
+    roles: dict[str, Role] = Field(
+        default_factory=dict, description="Role name → its members (identity, public_key, "
+        "github).")
+    stages: dict[Stage, ApprovalRequirement] = Field(
+        default_factory=dict, description="Approvals every milestone of the stage needs.")
+    max_days: float | None = Field(
+        default=None, gt=0, description="Longest an approval may run, issued to expiry "
+        "(also the default of `gatekeeper approve --expires-in`).")
+
+    @model_validator(mode="after")
+    def _known_roles(self) -> ApprovalRules:
+        for stage, rule in self.stages.items():
+            unknown = [r for r in rule.roles if r not in self.roles]
+            if unknown:
+                raise ValueError(f"stages.{stage.value} names roles this section does not "
+                                 f"define: {', '.join(unknown)}")
+        return self
+
+
 class Policy(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str = ""
@@ -110,11 +134,14 @@ class Policy(Strict):
     data_governance: GovernanceRules | None = Field(
         default=None, description="Values allowed for the data-governance facts that "
         "required_evidence checks ask for (classification, retention, privacy review).")
+    approvals: ApprovalRules | None = Field(
+        default=None, description="Signed approvals: roles, their members and keys, and how "
+        "many roles each stage needs.")
 
 
 #: Policy keys added after policies were in use; see ``LoadedPolicy.digest``.
 LATER_SECTIONS = frozenset({"waivers", "protected_aliases", "block_on_moved_baseline",
-                            "lineage", "data_governance"})
+                            "lineage", "data_governance", "approvals"})
 
 
 @dataclass(frozen=True)
@@ -123,6 +150,9 @@ class LoadedPolicy:
 
     policy: Policy
     doc: Document
+    #: Every approval role the policies loaded together define (set by ``load_policies``; a
+    #: milestone may name a role of any of them). None: only this policy's own.
+    known_roles: frozenset[str] | None = None
 
     @property
     def digest(self) -> str:
@@ -170,9 +200,11 @@ def load_policies(path: Path | None) -> tuple[LoadedPolicy, ...]:
         policy, found = load_policy(file)
         problems += found
         loaded += [policy] if policy else []
+    problems += _role_clashes(loaded)
     if problems:
         raise ValidationError(problems)
-    return tuple(loaded)
+    roles = frozenset(r for p in loaded if p.policy.approvals for r in p.policy.approvals.roles)
+    return tuple(dataclasses.replace(p, known_roles=roles) for p in loaded)
 
 
 def policy_problems(loaded: LoadedPolicy, playbook: Playbook, doc: Document) -> Iterator[Problem]:
@@ -197,6 +229,7 @@ def policy_problems(loaded: LoadedPolicy, playbook: Playbook, doc: Document) -> 
                     yield doc.problem(loc, f"policy {policy.id} "
                                       f"({loaded.where((*rule, 'require_kinds'))}): "
                                       f"milestone '{milestone.id}' needs a check of kind {kind}")
+        yield from _approval_problems(loaded, milestone, doc, loc)
         for c_index, check in enumerate(milestone.checks):
             yield from _limit_problems(loaded, check.model_dump(), doc,
                                        (*loc, "checks", c_index))
@@ -236,3 +269,75 @@ def governance_rules(policies: Sequence[LoadedPolicy]) -> list[GovernanceRules]:
 def lineage_rules(policies: Sequence[LoadedPolicy]) -> dict[str, tuple[str, ...]]:
     """Each policy with a ``lineage`` section → the branches it names (every one must hold)."""
     return {p.policy.id: p.policy.lineage.branches for p in policies if p.policy.lineage}
+
+
+def _approval_problems(loaded: LoadedPolicy, milestone: Milestone, doc: Document,
+                       loc: Loc) -> Iterator[Problem]:
+    """A milestone's ``approvals`` naming a role no policy defines, or asking for fewer
+    approvals than this policy's stage rule (the policy's rule applies anyway)."""
+    asked = milestone.approvals
+    rules = loaded.policy.approvals
+    if asked is not None:
+        known = loaded.known_roles if loaded.known_roles is not None else frozenset(
+            rules.roles if rules else ())
+        for index, role in enumerate(asked.roles):
+            if role not in known:
+                defined = ", ".join(sorted(known)) or "none"
+                yield doc.problem((*loc, "approvals", "roles", index),
+                                  f"no policy defines approval role '{role}' (defined: "
+                                  f"{defined})")
+    rule = rules.stages.get(milestone.stage) if rules else None
+    if asked is not None and rule is not None and asked.count < rule.count:
+        where = loaded.where(("approvals", "stages", milestone.stage.value, "count"))
+        yield doc.problem((*loc, "approvals", "count"),
+                          f"policy {loaded.policy.id} ({where}): stage "
+                          f"{milestone.stage.value} needs {rule.count} approvals; the "
+                          f"milestone asks for {asked.count}")
+
+
+def _role_clashes(loaded: Sequence[LoadedPolicy]) -> list[Problem]:
+    """A role defined by two policies: whose members count would be ambiguous."""
+    seen: dict[str, LoadedPolicy] = {}
+    problems = []
+    for policy in loaded:
+        for role in policy.policy.approvals.roles if policy.policy.approvals else ():
+            first = seen.setdefault(role, policy)
+            if first is not policy:
+                problems.append(policy.doc.problem(
+                    ("approvals", "roles", role), f"approval role '{role}' is also defined "
+                    f"by policy {first.policy.id} ({first.where(('approvals', 'roles', role))})"
+                    "; define each role once"))
+    return problems
+
+
+@dataclasses.dataclass(frozen=True)
+class RequiredApprovals:
+    """What a milestone needs: each requirement (the policies' stage rules, the milestone's
+    own) must be met, with roles resolved to the policies' members."""
+
+    requirements: tuple[tuple[str, ApprovalRequirement], ...]
+    roles: Mapping[str, Role]
+    max_days: float | None
+
+    def __bool__(self) -> bool:
+        return bool(self.requirements)
+
+
+def required_approvals(policies: Sequence[LoadedPolicy],
+                       milestone: Milestone) -> RequiredApprovals:
+    """Every approval requirement on ``milestone`` (each named by where it comes from: a
+    policy's id, or ``milestone``), the roles the policies define, and the tightest cap."""
+    found: list[tuple[str, ApprovalRequirement]] = []
+    roles: dict[str, Role] = {}
+    caps = []
+    for loaded in policies:
+        rules = loaded.policy.approvals
+        if rules is None:
+            continue
+        roles.update(rules.roles)
+        caps += [rules.max_days] if rules.max_days is not None else []
+        if milestone.stage in rules.stages:
+            found.append((f"policy {loaded.policy.id}", rules.stages[milestone.stage]))
+    if milestone.approvals is not None:
+        found.append(("milestone", milestone.approvals))
+    return RequiredApprovals(tuple(found), roles, min(caps) if caps else None)

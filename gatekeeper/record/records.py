@@ -8,11 +8,15 @@ can never stop a decision from being recorded.
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+import rfc8785
 
 from gatekeeper.common.redact import redact_secrets
 from gatekeeper.record.identity import Identity, is_sensitive
@@ -32,7 +36,11 @@ DECISION = "decision"
 PROMOTION = "promotion"
 PROMOTION_REFUSED = "promotion_refused"
 WAIVER_USE = "waiver_use"
-ACTIONS = (DECISION, PROMOTION, PROMOTION_REFUSED, WAIVER_USE)
+APPROVAL = "approval"
+ACTIONS = (DECISION, PROMOTION, PROMOTION_REFUSED, WAIVER_USE, APPROVAL)
+#: Results left out of an evidence digest: the approvals result itself changes as approvals
+#: arrive, and must not void the approvals it counts (docs/approvals.md).
+UNDIGESTED_KINDS = frozenset({"approvals"})
 
 # RFC 8785 (I-JSON) numbers are IEEE doubles: larger integers would not survive a round trip.
 _MAX_SAFE_INT = 2**53 - 1
@@ -134,6 +142,48 @@ def refusal_entry(
         "promotion": {"alias": alias},
         "decision_ref": asdict(decision_ref) if decision_ref else None,
     })
+
+
+def approval_entry(envelope: Mapping[str, Any], identity: Identity,
+                   decision_ref: AuditRef) -> dict[str, Any]:
+    """The record of one signed approval (record/approval.py): the envelope as signed, who
+    ran ``gatekeeper approve``, and the decision record it is bound to."""
+    payload = envelope["payload"]
+    return _plain_entry({
+        "action": APPROVAL,
+        **_who(identity),
+        "model": {"name": payload["model"], "version": payload["version"],
+                  "run_id": payload["run_id"]},
+        "milestone": payload["milestone"],
+        "role": payload["role"],
+        "approver": payload["approver"],
+        "expires_at": payload["expires_at"],
+        "decision_ref": asdict(decision_ref),
+        "envelope": dict(envelope),
+    })
+
+
+def checks_evidence(checks: Sequence[CheckResult]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``criteria`` and ``evidence`` a decision record holds for ``checks``, as a reader
+    of the record parses them back."""
+    unique = _unique_checks(tuple(checks))
+    plain = _plain_entry({"criteria": {c.id: _criterion(c) for c in unique},
+                          "evidence": {c.id: _evidence(c) for c in unique}})
+    parsed = json.loads(json.dumps(plain, allow_nan=False))
+    return parsed["criteria"], parsed["evidence"]
+
+
+def evidence_digest(criteria: Mapping[str, Any], evidence: Mapping[str, Any]) -> str:
+    """sha256 over what a decision saw: each check's kind, category, blocking, threshold,
+    status, observed value and evidence sources (messages are left out: they restate these),
+    without the approvals result. Computed the same way from a decision record and from the
+    checks of a gate run, so an approval of one can be matched against the other."""
+    content = {
+        check: {**criterion, **{k: v for k, v in dict(evidence.get(check) or {}).items()
+                                if k != "message"}}
+        for check, criterion in criteria.items()
+        if isinstance(criterion, Mapping) and criterion.get("kind") not in UNDIGESTED_KINDS}
+    return "sha256:" + hashlib.sha256(rfc8785.dumps(content)).hexdigest()
 
 
 def _plain_entry(entry: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,10 @@ status endpoint, strict enough that a client bug fails a test.
   at most 255) and, stricter than GitHub, no unknown fields (a typo must not pass unnoticed).
   The Authorization header must carry the token; ``Accept: application/vnd.github+json``,
   ``X-GitHub-Api-Version: 2022-11-28`` and a User-Agent are required.
+- ``GET {github}/repos/{owner}/{repo}/pulls/{pull_number}/reviews``: the reviews added with
+  ``add_review``, oldest first, paginated as documented (``per_page`` 1-100, default 30;
+  ``page`` from 1; any other query parameter refused) with a ``Link`` header naming the next
+  and last pages; a GET must carry no body. A pull request with no review added is a 404.
 - ``POST {gitlab}/projects/:id/statuses/:sha``: GitLab's documented parameters, the token in a
   ``PRIVATE-TOKEN`` or ``JOB-TOKEN`` header.
 
@@ -40,6 +44,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 
@@ -154,6 +159,9 @@ def github_validators() -> dict[str, jsonschema.Draft4Validator]:
 _STATUS = re.compile(r"^/repos/([^/]+)/([^/]+)/statuses/([0-9a-f]{40})$")
 _CHECK_RUNS = re.compile(r"^/repos/([^/]+)/([^/]+)/check-runs$")
 _CHECK_RUN = re.compile(r"^/repos/([^/]+)/([^/]+)/check-runs/(\d+)$")
+_REVIEWS = re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)/reviews$")
+REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED",
+                           "PENDING"})
 _GITLAB_STATUS = re.compile(r"^/projects/([^/]+)/statuses/([0-9a-f]{40})$")
 
 
@@ -173,6 +181,8 @@ class ApiEmulator(ThreadingHTTPServer):
         self.statuses: list[dict[str, Any]] = []  # accepted GitHub statuses, with their sha
         self.check_runs: dict[int, dict[str, Any]] = {}  # id → the run as it stands
         self.gitlab_statuses: list[dict[str, Any]] = []
+        #: (owner/repo, pull number) → its reviews, oldest first (``add_review``).
+        self.reviews: dict[tuple[str, int], list[dict[str, Any]]] = {}
         #: Called with each request as it arrives, before it is answered (tests look at what
         #: the client had already written then).
         self.observe: Callable[[Recorded], None] | None = None
@@ -213,6 +223,25 @@ class ApiEmulator(ThreadingHTTPServer):
     def note_invalid(self, problem: str) -> None:
         with self._lock:
             self.invalid.append(problem)
+
+    def add_review(self, repository: str, pull: int, login: str, state: str,
+                   commit_id: str) -> dict[str, Any]:
+        """A review as GitHub lists it (the fields gatekeeper reads and a few more)."""
+        assert state in REVIEW_STATES, state
+        with self._lock:
+            found = self.reviews.setdefault((repository, pull), [])
+            review_id = 80 + sum(len(r) for r in self.reviews.values())
+            review = {"id": review_id, "node_id": f"PRR_{review_id}",
+                      "user": {"login": login, "id": 1000 + len(login), "type": "User"},
+                      "body": "", "state": state, "commit_id": commit_id,
+                      "author_association": "MEMBER",
+                      "html_url": f"https://github.com/{repository}/pull/{pull}"
+                                  f"#pullrequestreview-{review_id}",
+                      "pull_request_url": f"https://api.github.com/repos/{repository}/pulls/"
+                                          f"{pull}",
+                      "submitted_at": f"2026-12-01T10:{len(found):02d}:00Z"}
+            found.append(review)
+        return review
 
     def annotations(self, run_id: int) -> list[dict[str, Any]]:
         return list(self.check_runs[run_id]["annotations"])
@@ -291,6 +320,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self.create_check_run(body)
         if self.command == "PATCH" and (m := _CHECK_RUN.match(path)):
             return self.update_check_run(int(m[3]), body)
+        if self.command == "GET" and (m := _REVIEWS.match(path)):
+            return self.list_reviews(f"{m[1]}/{m[2]}", int(m[3]), body)
         return self.invalid(404, f"{self.command} {path}: no such GitHub endpoint")
 
     def github_headers(self) -> tuple[int, Any, dict[str, str]] | None:
@@ -304,6 +335,8 @@ class _Handler(BaseHTTPRequestHandler):
                                      f"{self.headers.get('X-GitHub-Api-Version')!r}")
         if not self.headers.get("User-Agent"):
             return self.invalid(403, "a User-Agent header is required")
+        if self.command == "GET":
+            return None  # no body, so no Content-Type (list_reviews refuses a body)
         if not (self.headers.get("Content-Type") or "").startswith("application/json"):
             return self.invalid(415, "the body must be application/json")
         return None
@@ -365,6 +398,33 @@ class _Handler(BaseHTTPRequestHandler):
             run["output"] = {k: v for k, v in output.items() if k != "annotations"}
             run["updates"] += 1
         return 200, {k: v for k, v in run.items() if k != "annotations"}, {}
+
+    def list_reviews(self, repository: str, pull: int,
+                     body: Any) -> tuple[int, Any, dict[str, str]]:
+        if body is not None:
+            return self.invalid(400, "a GET carries no body")
+        query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+        unknown = sorted(set(query) - {"per_page", "page"})
+        if unknown:
+            return self.invalid(422, f"unknown query parameters: {', '.join(unknown)}")
+        try:
+            per_page = int(query.get("per_page", ["30"])[-1])
+            page = int(query.get("page", ["1"])[-1])
+        except ValueError:
+            return self.invalid(422, "per_page and page must be integers")
+        if not 1 <= per_page <= 100 or page < 1:
+            return self.invalid(422, f"per_page must be 1-100 and page at least 1, got "
+                                     f"per_page={per_page} page={page}")
+        with self.server._lock:
+            reviews = copy.deepcopy(self.server.reviews.get((repository, pull)))
+        if reviews is None:
+            return 404, {"message": "Not Found"}, {}
+        last = max(math.ceil(len(reviews) / per_page), 1)
+        base = f"{self.server.github_url}{urlsplit(self.path).path}"
+        links = [f'<{base}?per_page={per_page}&page={n}>; rel="{rel}"'
+                 for n, rel in ((page + 1, "next"), (last, "last")) if page < last]
+        return 200, reviews[(page - 1) * per_page: page * per_page], (
+            {"Link": ", ".join(links)} if links else {})
 
     def gitlab(self, path: str, body: Any) -> tuple[int, Any, dict[str, str]]:
         token = self.server.token
