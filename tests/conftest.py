@@ -83,6 +83,7 @@ SLOW_FIXTURES = frozenset({
     "redis_url",  # a real Redis
     "serial_target", "fast_target", "proxy_url",  # the serve stack's targets and cache proxy
     "github_api", "gitlab_api",  # the GitHub/GitLab API emulator; retry tests wait seconds
+    "osv_api",  # the loopback OSV API; each test runs the real pip-audit (1-3 s)
 })
 # ...and every test in these modules (paths from the repository root; a folder ends in /).
 SLOW_MODULES = (
