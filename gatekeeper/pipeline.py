@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gatekeeper import __version__
-from gatekeeper.decide.approvals import ApprovalFacts, Decided, Subject, approvals_result
+from gatekeeper.decide.approvals import (
+    ApprovalFacts,
+    Decided,
+    Subject,
+    approvals_result,
+    promoter_problem,
+)
 from gatekeeper.decide.checks import Prior, decide_checks, short
 from gatekeeper.decide.integrity import BaselineAlias, baseline_alias_result, lineage_result
 from gatekeeper.decide.result import (
@@ -338,6 +344,8 @@ def run_promote(request: GateRequest, adapters: Adapters, max_age: timedelta,
         found = session.latest_decisions(request.model, version, candidate.run_id, wanted)
         decision = found[milestone.id]
         reason = refusal(decision, playbook.milestone_digest, max_age, now, milestone.id)
+        if reason is None and decision is not None:
+            reason = promoter_problem(decision, identity.actor)
         if reason is None:
             reason = next((p for m, prior in priors(loaded, milestone, found).items()
                            if (p := prior.problem(m)) is not None), None)

@@ -292,6 +292,20 @@ def _member(role: Role | None, approver: str) -> Member | None:
                  if m.identity.strip().casefold() == key), None)
 
 
+def promoter_problem(decision: Mapping[str, Any], actor: str) -> str | None:
+    """Why ``actor`` may not promote on ``decision`` (a decision record): they approved it.
+    Compared with each counted approver's identity and its part before ``@``."""
+    evidence = (decision.get("evidence") or {}).get(APPROVALS_ID) or {}
+    observed = evidence.get("observed") if isinstance(evidence, Mapping) else None
+    wanted = actor.strip().casefold()
+    for item in observed if isinstance(observed, list) else ():
+        approver = str(item.get("approver") or "") if isinstance(item, Mapping) else ""
+        if wanted in {approver.strip().casefold(), approver.split("@", 1)[0].casefold()}:
+            return (f"{actor} approved this decision ({item.get('role')}): whoever promotes "
+                    "must not be one of its approvers")
+    return None
+
+
 # -- the result ------------------------------------------------------------------------------
 
 def _result(required: RequiredApprovals, facts: ApprovalFacts, tally: _Tally,

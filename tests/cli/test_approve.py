@@ -94,7 +94,8 @@ def records() -> list[dict[str, Any]]:
 
 
 def test_two_approvals_pass_and_are_recorded_and_tagged(
-        gated: str, capsys: pytest.CaptureFixture[str]) -> None:
+        gated: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     blocked = approvals_check()
     assert (blocked["status"], blocked["kind"], blocked["category"]) == (
         "fail", "approvals", "governance")
@@ -129,6 +130,17 @@ def test_two_approvals_pass_and_are_recorded_and_tagged(
     assert [(o["role"], o["approver"]) for o in passed["observed"]] == [
         ("ml_lead", "alice@example.com"), ("security", "carol@example.com")]
     assert run(["audit", "verify", "--audit-log", "audit.jsonl"]) == 0
+
+    promote = ["promote", "fraud.yaml", "--model", "fraud", "--version", "1", "--milestone",
+               "poc", "--tracking-uri", gated, "--audit-log", "audit.jsonl"]
+    monkeypatch.setenv("GATEKEEPER_ACTOR", "carol")  # an approver may not promote
+    capsys.readouterr()
+    assert run(promote) == 1
+    assert capsys.readouterr().out == ("refused: carol approved this decision (security): "
+                                       "whoever promotes must not be one of its approvers\n")
+    monkeypatch.setenv("GATEKEEPER_ACTOR", "dave")
+    assert run(promote) == 0
+    assert mlflow_client(gated).get_registered_model("fraud").aliases == {"poc-ok": 1}
 
 
 def test_a_forged_approval_blocks(gated: str) -> None:

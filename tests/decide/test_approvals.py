@@ -16,6 +16,7 @@ from gatekeeper.decide.approvals import (
     Reviews,
     Subject,
     approvals_result,
+    promoter_problem,
 )
 from gatekeeper.decide.result import CheckResult, Location
 from gatekeeper.evaluate.interface import Category, Status
@@ -275,3 +276,14 @@ def test_unreadable_reviews_are_an_error_only_when_they_were_needed() -> None:
                                    "/repos/o/r/pulls/12/reviews: HTTP 401")
     assert judge(approval(8, "alice", "ml_lead"), approval(9, "bob", "security"),
                  reviews=down).status is Status.PASS
+
+
+def test_an_approver_may_not_promote_the_decision_they_approved() -> None:
+    result = judge(approval(8, "alice", "ml_lead"), approval(9, "bob", "security"))
+    decision = {"evidence": {result.id: {"observed": result.observed}}}
+    assert promoter_problem(decision, "Bob") == (
+        "Bob approved this decision (security): whoever promotes must not be one of its "
+        "approvers")
+    assert promoter_problem(decision, "alice@example.com") is not None
+    assert promoter_problem(decision, "dave") is None
+    assert promoter_problem({"evidence": {}}, "bob") is None
