@@ -200,11 +200,10 @@ def load_policies(path: Path | None) -> tuple[LoadedPolicy, ...]:
         policy, found = load_policy(file)
         problems += found
         loaded += [policy] if policy else []
-    problems += _role_clashes(loaded)
+    problems += role_clashes(loaded)
     if problems:
         raise ValidationError(problems)
-    roles = frozenset(r for p in loaded if p.policy.approvals for r in p.policy.approvals.roles)
-    return tuple(dataclasses.replace(p, known_roles=roles) for p in loaded)
+    return together(loaded)
 
 
 def policy_problems(loaded: LoadedPolicy, playbook: Playbook, doc: Document) -> Iterator[Problem]:
@@ -277,9 +276,10 @@ def _approval_problems(loaded: LoadedPolicy, milestone: Milestone, doc: Document
     approvals than this policy's stage rule (the policy's rule applies anyway)."""
     asked = milestone.approvals
     rules = loaded.policy.approvals
-    if asked is not None:
-        known = loaded.known_roles if loaded.known_roles is not None else frozenset(
-            rules.roles if rules else ())
+    # Roles are checked only against every policy loaded together (``load_policies``): a
+    # policy loaded alone cannot know the roles its siblings define.
+    known = loaded.known_roles
+    if asked is not None and known is not None:
         for index, role in enumerate(asked.roles):
             if role not in known:
                 defined = ", ".join(sorted(known)) or "none"
@@ -295,7 +295,14 @@ def _approval_problems(loaded: LoadedPolicy, milestone: Milestone, doc: Document
                           f"milestone asks for {asked.count}")
 
 
-def _role_clashes(loaded: Sequence[LoadedPolicy]) -> list[Problem]:
+def together(policies: Sequence[LoadedPolicy]) -> tuple[LoadedPolicy, ...]:
+    """``policies`` as applied together: each knows every approval role any of them defines
+    (a milestone may name a role of any policy)."""
+    roles = frozenset(r for p in policies if p.policy.approvals for r in p.policy.approvals.roles)
+    return tuple(dataclasses.replace(p, known_roles=roles) for p in policies)
+
+
+def role_clashes(loaded: Sequence[LoadedPolicy]) -> list[Problem]:
     """A role defined by two policies: whose members count would be ambiguous."""
     seen: dict[str, LoadedPolicy] = {}
     problems = []
