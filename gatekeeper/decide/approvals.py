@@ -369,8 +369,9 @@ def _remedy(unmet: Sequence[tuple[str, ApprovalRequirement]], covered: Mapping[s
             facts: ApprovalFacts) -> str:
     s = facts.subject
     roles = sorted({r for _, q in unmet for r in q.roles if r not in covered})
+    role = roles[0] if len(roles) == 1 else "ROLE"
     return (f"a member of {' or '.join(roles) or 'each role'} runs `gatekeeper approve PLAYBOOK "
-            f"--model {s.model} --version {s.version} --milestone {s.milestone} --role ROLE "
+            f"--model {s.model} --version {s.version} --milestone {s.milestone} --role {role} "
             "--key KEY` after this decision is recorded, then gate again")
 
 

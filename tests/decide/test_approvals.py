@@ -94,8 +94,10 @@ def test_a_missing_role_blocks_and_says_who_must_approve() -> None:
         "needs 2 approvals (ml_lead, security); have 1: ml_lead by alice@example.com "
         "(expires 2026-12-10T00:00:00Z); missing: security (one of bob@example.com, "
         "carol@example.com)")
-    assert result.remedy is not None and "a member of security runs `gatekeeper approve" in (
-        result.remedy)
+    assert result.remedy == (
+        "a member of security runs `gatekeeper approve PLAYBOOK --model fraud --version 3 "
+        "--milestone pilot --role security --key KEY` after this decision is recorded, then "
+        "gate again")
     assert judge().message.startswith("needs 2 approvals (ml_lead, security); have 0; missing")
 
 
