@@ -17,6 +17,7 @@ from gatekeeper.decide.result import CheckResult, MilestoneHistory, Result
 from gatekeeper.evaluate.interface import Status
 from gatekeeper.render.readable import (
     blockers,
+    cost_lines,
     evidence_items,
     evidence_url,
     failures_first,
@@ -141,7 +142,7 @@ def check_row(check: CheckResult, registry_url: str | None) -> str:
     cells = [
         f'<span class="state">{check.status.value.upper()}</span>{advisory}',
         f"<code>{e(check.id)}</code><br>{e(check.message)}",
-        e(plain(check.observed)), e(plain(check.threshold)), e(check.owner or ""),
+        observed_cell(check), e(plain(check.threshold)), e(check.owner or ""),
         f"<code>{e(place)}</code>" if place else "",
         e(check.remedy or "") if check.status is not Status.WAIVED else "",
         e(waiver_text(check.waiver)),
@@ -149,6 +150,15 @@ def check_row(check: CheckResult, registry_url: str | None) -> str:
     ]
     return (f'<tr class="{check.status.value}" data-check="{e(check.id)}">'
             + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+
+
+def observed_cell(check: CheckResult) -> str:
+    """The observed value; for a cost or roi check its breakdown, currency and operating point
+    first, one line each."""
+    costs = cost_lines(check)
+    if not costs:
+        return e(plain(check.observed))
+    return "".join(f'<div class="cost">{e(line)}</div>' for line in costs)
 
 
 def evidence_list(check: CheckResult, registry_url: str | None) -> str:

@@ -14,9 +14,13 @@ from urllib.parse import quote, urlsplit
 
 from gatekeeper.decide.remedy import plain_number
 from gatekeeper.decide.result import CheckResult, Decision, Result
+from gatekeeper.evaluate.cost import OperatingPoint
 from gatekeeper.evaluate.interface import Status
 
 PREREQUISITE_KIND = "prerequisite"
+#: Check kinds whose observed value holds a cost breakdown at an operating point.
+COST_KINDS = ("cost", "roi")
+COST_PARTS = ("compute", "accelerators", "memory", "network", "cache", "operations", "total")
 
 #: Most severe first: the order reports list checks in (blocking ones before all others).
 SEVERITY = (Status.FAIL, Status.ERROR, Status.WARN, Status.WAIVED, Status.SKIP, Status.PASS)
@@ -79,6 +83,37 @@ def plain(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(plain(v) for v in value) or "none"
     return plain_number(value)
+
+
+def cost_lines(check: CheckResult) -> list[str]:
+    """For a ``cost`` or ``roi`` check: its cost per 1,000 by component, in its currency, at
+    the operating point it was priced at, and its GPUs; nothing for other checks (or for a
+    result stored before costs had a breakdown)."""
+    observed = check.observed
+    if check.kind not in COST_KINDS or not isinstance(observed, Mapping):
+        return []
+    per_1k, point = observed.get("per_1k"), observed.get("operating_point")
+    if not isinstance(per_1k, Mapping) or not isinstance(point, Mapping):
+        return []
+    currency = observed.get("currency") or "currency not declared"
+    parts = ", ".join(f"{k} {plain_number(per_1k[k])}" for k in COST_PARTS if k in per_1k)
+    lines = [f"cost per 1k ({currency}) at {operating_point_text(point)}: {parts}"]
+    gpus = observed.get("accelerators")
+    if isinstance(gpus, Mapping) and gpus:
+        share = gpus.get("utilisation")
+        used = (f"utilisation {plain_number(round(share * 100, 1))}%"
+                if isinstance(share, int | float) else "utilisation not measured")
+        lines.append(f"GPUs: {plain(gpus.get('gpus_per_replica'))} per replica at "
+                     f"{plain(gpus.get('gpu_per_hour'))}/h each, {used}")
+    return lines
+
+
+def operating_point_text(point: Mapping[str, Any]) -> str:
+    """``capacity 100/s on 1 replica`` (or the traffic, or the offered rate)."""
+    try:
+        return OperatingPoint(**point).describe()
+    except (TypeError, AssertionError):  # a stored result edited by hand: show it as it is
+        return plain(point)
 
 
 def waiver_text(waiver: Mapping[str, Any] | None) -> str:

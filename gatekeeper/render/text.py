@@ -1,5 +1,6 @@
 """``text``: readable at a glance. The prerequisite on a line of its own, then one line per
-playbook check (state, id, message); under each failing or erroring check its playbook line,
+playbook check (state, id, message); under a cost or roi check its cost per 1,000 by component,
+currency and operating point; under each failing or erroring check its playbook line,
 owner and a one-line remedy, under a waived one its waiver; then the verdict, the playbook's
 checks counted apart from the prerequisite."""
 
@@ -9,6 +10,7 @@ from gatekeeper.decide.result import CheckResult, Decision, Result
 from gatekeeper.evaluate.interface import Status
 from gatekeeper.render.readable import (
     blockers,
+    cost_lines,
     playbook_checks,
     prerequisite,
     tally,
@@ -32,7 +34,8 @@ def render(result: Result) -> str:
     checks = playbook_checks(result)
     width = max((len(c.id) for c in checks), default=0)
     for check in checks:
-        lines += [_line(check, width), *_details(check)]
+        lines += [_line(check, width), *(INDENT + line for line in cost_lines(check)),
+                  *_details(check)]
     lines += ["", _verdict(result)]
     notes = waiver_notes(result)
     lines += [f"waivers: {notes[0]}", *(f"  {n}" for n in notes[1:])] if notes else []
