@@ -13,7 +13,13 @@ Each start waits for its process to answer (with a deadline) before the next one
 process that exits early fails the start with the tail of its log. Everything started so far
 is stopped on any failure. Every process gets MLflow telemetry switched off.
 
-Run it on its own to try the stack by hand (Ctrl-C stops it)::
+SIGTERM stops it as Ctrl-C does: while the stack runs (in the main thread), SIGTERM raises
+``SystemExit(143)``, so the same unwinding stops every process group it started before the
+Python process exits (by default SIGTERM would end it at once and leave its children running,
+each in a session of its own). SIGTERM is ignored while a group is being stopped, so it never
+cuts a stop short.
+
+Run it on its own to try the stack by hand (Ctrl-C or SIGTERM stops it)::
 
     python examples/serve/stack.py --tracking-uri sqlite:///.gatekeeper/serve-demo/mlflow.db \\
         --version 2 --workdir .gatekeeper/serve-demo/stack
@@ -30,6 +36,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -38,6 +45,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from types import FrameType
+from typing import NoReturn
 
 from gatekeeper.evidence.mlflow_env import subprocess_env
 
@@ -107,7 +116,8 @@ def running(name: str, argv: Sequence[str], log_dir: Path, ready: Callable[[], b
             wait_ready(name, proc, ready, timeout_s, log_path)
             yield
         finally:
-            stop_group(proc)
+            with sigterm_ignored():
+                stop_group(proc)
 
 
 def wait_ready(name: str, proc: subprocess.Popen[bytes], ready: Callable[[], bool],
@@ -245,10 +255,46 @@ def proxy_scraped(prometheus_url: str) -> bool:
 
 
 @contextlib.contextmanager
+def stopped_on_sigterm() -> Iterator[None]:
+    """Within this block SIGTERM unwinds like Ctrl-C (``SystemExit(143)``), so every
+    ``finally`` that stops a process runs; the previous handler comes back after it. Only the
+    main thread can set handlers: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def sigterm_ignored() -> Iterator[None]:
+    """SIGTERM ignored while a process group is stopped: stopping is what it asks for, and
+    an exception raised in the middle would leave that group running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def terminate(signum: int, _frame: FrameType | None) -> NoReturn:
+    # Ignore any further SIGTERM: a second one must not interrupt the stopping it started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
 def running_stack(config: StackConfig) -> Iterator[Stack]:
-    """Redis, the model server, the proxy and Prometheus, in that order; stopped in reverse."""
+    """Redis, the model server, the proxy and Prometheus, in that order; stopped in reverse,
+    on SIGTERM too."""
     timeout = config.start_timeout_s
-    with contextlib.ExitStack() as started:
+    with stopped_on_sigterm(), contextlib.ExitStack() as started:
         redis_url = started.enter_context(running_redis(config.workdir, timeout))
         model_url = started.enter_context(running_model_server(config))
         proxy_url = started.enter_context(running_proxy(model_url, redis_url, config.ttl_s,
@@ -260,7 +306,8 @@ def running_stack(config: StackConfig) -> Iterator[Stack]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the reference serve stack until Ctrl-C.")
+    parser = argparse.ArgumentParser(description="Run the reference serve stack until Ctrl-C "
+                                     "or SIGTERM.")
     parser.add_argument("--tracking-uri", required=True)
     parser.add_argument("--model", default="demo-classifier")
     parser.add_argument("--version", required=True)
@@ -270,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     with running_stack(config) as stack:
         print(f"model server {stack.model_url}\ncache proxy  {stack.proxy_url}\n"
               f"redis        {stack.redis_url}\nprometheus   {stack.prometheus_url}\n"
-              f"logs         {stack.logs}\nCtrl-C stops the stack", flush=True)
+              f"logs         {stack.logs}\nCtrl-C or SIGTERM stops the stack", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
 
