@@ -70,14 +70,13 @@ def run_approve(request: GateRequest, role: str, key: Ed25519PrivateKey,
     version = adapters.source.resolve_version(request.model, request.version, request.alias)
     candidate = adapters.source.collect(request.model, version, EvidenceRequest()).candidate
     digest = loaded.milestone_digest(milestone.id)
+    wanted = (request.model, version, candidate.run_id, [milestone.id])
+    # Read once before taking the store (a missing log is not created for a refusal), and
+    # again under its hold: the decision signed is the latest when the record is appended.
+    approvable(adapters.audit.latest_decisions(*wanted)[milestone.id], digest, milestone.id)
     with adapters.audit.session() as session:
-        decision = session.latest_decisions(request.model, version, candidate.run_id,
-                                            [milestone.id])[milestone.id]
-        problem = decision_problem(decision, digest, milestone.id)
-        if problem is not None:
-            raise InvalidInputError(problem, hint="run `gatekeeper check` for this version "
-                                    "and milestone, then approve")
-        assert decision is not None
+        decision = approvable(session.latest_decisions(*wanted)[milestone.id], digest,
+                              milestone.id)
         payload = {
             "schema": SCHEMA, "model": request.model, "version": version,
             "run_id": candidate.run_id, "milestone": milestone.id, "milestone_digest": digest,
@@ -128,6 +127,16 @@ def approval_lifetime(expires_in: timedelta | None, max_days: float | None) -> t
         raise InvalidInputError(f"--expires-in: {lifetime} is longer than the policies allow "
                                 f"({max_days:g} days)")
     return lifetime
+
+
+def approvable(decision: Mapping[str, Any] | None, digest: str,
+               milestone: str) -> Mapping[str, Any]:
+    """``decision`` when it can be approved; InvalidInputError saying why not."""
+    problem = decision_problem(decision, digest, milestone)
+    if problem is not None or decision is None:
+        raise InvalidInputError(str(problem), hint="run `gatekeeper check` for this version "
+                                "and milestone, then approve")
+    return decision
 
 
 def decision_problem(decision: Mapping[str, Any] | None, digest: str,

@@ -159,8 +159,11 @@ def test_a_forged_approval_blocks(gated: str) -> None:
             "key the policy lists for bob@example.com") in approvals_check()["message"]
 
 
-def test_an_expired_approval_blocks(gated: str) -> None:
-    assert approve(gated, "alice", "ml_lead", "--expires-in", "1h") == 0
+def test_an_expired_approval_blocks(gated: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEKEEPER_KEY", "alice.pem")  # --key from the environment
+    assert run(["approve", "fraud.yaml", "--model", "fraud", "--version", "1", "--milestone",
+                "poc", "--role", "ml_lead", "--expires-in", "1h", "--tracking-uri", gated,
+                "--audit-log", "audit.jsonl"]) == 0
     assert approve(gated, "bob", "security", "--expires-in", "1h") == 0
     later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     assert gate(gated, "--now", later) == 1
@@ -205,6 +208,7 @@ def test_bad_approve_input_exits_2(gated: str, capsys: pytest.CaptureFixture[str
     assert approve(gated, "alice", "ml_lead", "--audit-log", "elsewhere.jsonl") == 2
     assert "no decision recorded for milestone 'poc' of this version" in (
         capsys.readouterr().err)
+    assert not Path("elsewhere.jsonl").exists()  # a refusal creates no log
     assert [r["action"] for r in records()] == ["decision"]  # nothing was approved
 
 
