@@ -15,6 +15,7 @@ from gatekeeper.cli import run
 from gatekeeper.evidence.mlflow_env import mlflow_client
 from tests.cli.test_probe import gate, held_or_only_not_held
 from tests.probe.target import Reply, Target
+from tests.probe.test_importers import K6
 from tests.support.registry import seed_version
 
 SHORT = ["--duration", "2s", "--warmup", "0.5s", "--min-samples", "20"]
@@ -249,3 +250,33 @@ def test_a_playbook_without_an_sla_sets_nothing(tmp_path: Path,
     assert capsys.readouterr().err.splitlines() == [
         f"gatekeeper: error: --playbook: {book} declares no sla",
         "hint: add an sla (docs/playbook.md), or give --rate"]
+
+
+def test_a_named_profile_links_its_own_run_and_a_check_reads_it_by_name(
+        tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    version = seed_version(tracking_uri, "fraud", metrics={"accuracy": 0.9}, log_model=False)
+    common = ["--import-k6", str(K6), "--min-samples", "1", "--profile", "burst", "--model",
+              "fraud", "--version", version, "--tracking-uri", tracking_uri]
+    assert probe(*common, "--target-rps", "100", "--out", str(tmp_path / "a")) == 0
+    first = json.loads((tmp_path / "a" / "result.json").read_text())["mlflow"]["run_id"]
+    # Without --target-rps an import is no evidence: logged under burst, linked nowhere.
+    assert probe(*common, "--out", str(tmp_path / "b")) == 1
+    assert capsys.readouterr().out.splitlines()[-1].endswith(
+        "NOT tagged (evidence not usable): gatekeeper.probe.burst.run_id still names run "
+        f"{first}")
+    assert linked(tracking_uri, version) == {"gatekeeper.probe.burst.run_id": first,
+                                             "gatekeeper.probe.run_id": first}
+
+    book = sla_playbook(tmp_path, """\
+      - {id: burst, kind: latency, category: latency, owner: platform, endpoint: predict,
+         source: probe, profile: burst, p99_ms: 100000}
+      - {id: steady, kind: latency, category: latency, owner: platform, endpoint: predict,
+         source: probe, profile: steady, p99_ms: 100000}""")
+    gate(book, tracking_uri, version, "poc", tmp_path)
+    result = gate(book, tracking_uri, version, "serve", tmp_path)
+    assert check_of(result, "burst")["status"] == "pass"
+    assert check_of(result, "burst")["message"].endswith(f"(probe run {first}, profile burst)")
+    steady = check_of(result, "steady")
+    assert (steady["status"], steady["message"]) == (
+        "error", f"predict: v{version} (no probe run linked, profile steady): version tag "
+        "gatekeeper.probe.steady.run_id is not set")
