@@ -86,6 +86,7 @@ def _header(version: VersionEvidence, champion: VersionEvidence | None, cost: bo
         lines += ["# DECIDE: the prices of one serving replica; the hardware price is a "
                   "placeholder.",
                   "cost_model:",
+                  "  currency: USD               # DECIDE: the ISO 4217 code of your prices",
                   f"  hardware_per_hour: {plain_number(PLACEHOLDER_PRICE)}     # DECIDE: your "
                   "instance's hourly price",
                   "  operations_overhead: 0.15  # DECIDE: monitoring, on-call, ... as a "
@@ -271,9 +272,13 @@ def _cost(version: VersionEvidence, ids: set[str]) -> Check:
     return Check([f"DECIDE: your budget per 1,000 inferences. Version {version.version} "
                   f"logged {THROUGHPUT} = {plain_number(rps)}; at the placeholder price",
                   f"that costs {plain_number(cost)}: set cost_model's price above, then the "
-                  "budget."],
+                  "budget.",
+                  "DECIDE: priced at the rate the run logged (price_at: offered); once "
+                  "`gatekeeper probe",
+                  "--find-capacity` has measured the capacity at your SLO, drop price_at to "
+                  "price that."],
                  [("id", unique_id("cost-per-1k", ids)), ("kind", "cost"), ("category", "cost"),
-                  ("owner", "platform"), ("throughput_metric", THROUGHPUT),
+                  ("owner", "platform"), ("price_at", "offered"), ("throughput_metric", THROUGHPUT),
                   ("budget_per_1k", plain_number(budget))])
 
 

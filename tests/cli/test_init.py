@@ -53,7 +53,11 @@ def test_the_playbook_validates_and_gates_the_version_it_came_from(
         "        signature: true\n        input_example: true\n"
         "        version_description: true\n",
         "        endpoint: predict\n        p95_ms: 40\n        p99_ms: 88.8\n",
-        "      - id: cost-per-1k\n", "        key: security.critical_vulnerabilities\n"
+        "      - id: cost-per-1k\n",
+        # The currency and the operating point are written, never assumed silently.
+        "  currency: USD               # DECIDE: the ISO 4217 code of your prices\n",
+        "        price_at: offered\n",
+        "        key: security.critical_vulnerabilities\n"
         "        max: 0\n",
         "    alias: champion\n",
     ):
