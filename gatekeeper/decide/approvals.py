@@ -7,12 +7,13 @@ reproduced from its records.
 A signed approval counts when its Ed25519 signature verifies with the public key the policy
 lists for its approver in its role; it is bound to this model version, its source run and the
 milestone's digest; the decision it names is one of this milestone's recorded decisions and
-the evidence it saw (its evidence digest) is what every decision since and this run saw; it
-is issued, unexpired at ``now`` and within the policies' ``max_days``; and the approver did not
-request this gate. Each person counts once. An approving review of the pull request, at its
-head commit, by a member's GitHub login counts for that member (authenticated by GitHub, not
-signed). The result blocks until every requirement has its distinct roles; approvals that do
-not count never block by themselves (the audit store keeps them forever) and are listed.
+the check outcomes it saw (its evidence digest) are what every decision since and this run
+found; it is issued, unexpired at ``now`` and within the policies' ``max_days``; and the
+approver did not request this gate. Each person counts once. An approving review of the pull
+request, at its head commit, by a member's GitHub login counts for that member (authenticated
+by GitHub, not signed). The result blocks until every requirement has its distinct roles;
+approvals that do not count never block by themselves (the audit store keeps them forever) and
+are listed.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def _time_refusal(payload: Mapping[str, Any], max_days: float | None,
 
 def _evidence_refusal(payload: Mapping[str, Any], facts: ApprovalFacts) -> str | None:
     """The approval saw decision D; it stands while D, every decision since and this run all
-    saw the evidence it approved."""
+    found the check outcomes it approved (record/records.py ``evidence_digest``)."""
     digest = payload.get("evidence_digest")
     index = next((i for i, d in enumerate(facts.decisions)
                   if d.hash == payload.get("decision")), None)
@@ -204,10 +205,10 @@ def _evidence_refusal(payload: Mapping[str, Any], facts: ApprovalFacts) -> str |
                 "decision of this version and milestone")
     for decided in facts.decisions[index:]:
         if decided.evidence_digest != digest:
-            return (f"the evidence changed after it was approved (decision record "
-                    f"{decided.seq} saw other evidence): approve again")
+            return (f"the checks' outcomes changed after it was approved (decision record "
+                    f"{decided.seq}): approve again")
     if facts.subject.evidence_digest != digest:
-        return "the evidence this run sees differs from what was approved: approve again"
+        return "this run's check outcomes differ from what was approved: approve again"
     return None
 
 

@@ -174,13 +174,16 @@ def checks_evidence(checks: Sequence[CheckResult]) -> tuple[dict[str, Any], dict
 
 
 def evidence_digest(criteria: Mapping[str, Any], evidence: Mapping[str, Any]) -> str:
-    """sha256 over what a decision saw: each check's kind, category, blocking, threshold,
-    status, observed value and evidence sources (messages are left out: they restate these),
-    without the approvals result. Computed the same way from a decision record and from the
-    checks of a gate run, so an approval of one can be matched against the other."""
+    """sha256 over what a decision found: each check's kind, category, blocking flag,
+    threshold and status, without the approvals result (it changes as approvals arrive).
+
+    Observed values and evidence references are left out on purpose: live sources are read at
+    a new instant every run (a Prometheus reference names its query time, a pilot's P95 moves
+    a little), so an approval bound to them would never survive the next ``check``. An
+    approval approves outcomes under the milestone's thresholds; a check whose status changes
+    voids it. Computed the same way from a decision record and from a gate run's checks."""
     content = {
-        check: {**criterion, **{k: v for k, v in dict(evidence.get(check) or {}).items()
-                                if k != "message"}}
+        check: {**criterion, "status": dict(evidence.get(check) or {}).get("status")}
         for check, criterion in criteria.items()
         if isinstance(criterion, Mapping) and criterion.get("kind") not in UNDIGESTED_KINDS}
     return "sha256:" + hashlib.sha256(rfc8785.dumps(content)).hexdigest()

@@ -264,17 +264,19 @@ def test_unreadable_reviews_are_an_error_and_missing_configuration_exit_2(
         "gatekeeper: error: --github-pr: GITHUB_TOKEN is not set")
 
 
-def test_new_evidence_voids_the_approvals(gated: str) -> None:
+def test_a_changed_outcome_voids_the_approvals(gated: str) -> None:
     assert approve(gated, "alice", "ml_lead") == 0
     assert approve(gated, "bob", "security") == 0
     client = mlflow_client(gated)
     run_id = client.get_model_version("fraud", "1").run_id
     assert run_id is not None
-    client.log_metric(run_id, "auc", 0.95)
-    assert gate(gated) == 1  # still passing checks, but not what was approved
+    client.log_metric(run_id, "auc", 0.95)  # another value, the same outcome: pass
+    assert gate(gated) == 0
+    client.log_metric(run_id, "auc", 0.82)  # auc-floor now warns: not what was approved
+    assert gate(gated) == 1
     message = approvals_check()["message"]
-    assert ("ml_lead by alice@example.com (record 2): the evidence this run sees differs from "
+    assert ("ml_lead by alice@example.com (record 2): this run's check outcomes differ from "
             "what was approved: approve again") in message
-    assert approve(gated, "alice", "ml_lead") == 0  # bound to the new decision (record 4)
+    assert approve(gated, "alice", "ml_lead") == 0  # bound to the new decision (record 5)
     assert approve(gated, "bob", "security") == 0
     assert gate(gated) == 0

@@ -128,8 +128,7 @@ def test_no_requirement_no_result() -> None:
      "bound to decision sha256:elsewhere, which is no recorded decision of this version "
      "and milestone"),
     (approval(9, "bob", "security", evidence_digest="sha256:other"),
-     "the evidence changed after it was approved (decision record 7 saw other evidence): "
-     "approve again"),
+     "the checks' outcomes changed after it was approved (decision record 7): approve again"),
 ])
 def test_an_approval_that_does_not_hold_is_not_counted(record: dict[str, Any],
                                                        reason: str) -> None:
@@ -170,8 +169,8 @@ def test_evidence_newer_than_the_approval_voids_it() -> None:
     result = judge(approval(9, "alice", "ml_lead"), approval(10, "bob", "security"),
                    decisions=changed)
     assert result.status is Status.FAIL
-    assert "(record 9): the evidence changed after it was approved (decision record 8" in (
-        result.message)
+    assert ("(record 9): the checks' outcomes changed after it was approved (decision record "
+            "8)") in result.message
     # the same evidence recorded again (a re-run of check) keeps the approvals
     same = (*DECISIONS, Decided(8, "sha256:decision-8", "sha256:evidence"))
     assert judge(approval(9, "alice", "ml_lead"), approval(10, "bob", "security"),
@@ -179,7 +178,7 @@ def test_evidence_newer_than_the_approval_voids_it() -> None:
     moved = Subject(**{**SUBJECT.__dict__, "evidence_digest": "sha256:now-other"})
     result = judge(approval(9, "alice", "ml_lead"), approval(10, "bob", "security"),
                    subject=moved)
-    assert "the evidence this run sees differs from what was approved" in result.message
+    assert "this run's check outcomes differ from what was approved" in result.message
 
 
 @pytest.mark.parametrize("requester", ["alice@example.com", "ALICE", "alice-gh"])
