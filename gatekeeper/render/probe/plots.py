@@ -195,20 +195,27 @@ def draw_slo_lines(top: Axes, bottom: Axes, report: ProbeReport, objectives: Obj
             if (slo := objectives.slo(e.endpoint)) is not None}
     named = len(set(slos.values())) > 1
     drawn: set[tuple[str, float]] = set()
+    lines = []
     for endpoint, slo in slos.items():
         who = f" {endpoint}" if named else ""
         for name, limit in slo.limits().items():
             if (name, limit) not in drawn:
                 drawn.add((name, limit))
-                top.axhline(limit, color=SLO_COLOURS[name], linewidth=2.5, gid=f"slo-{name}",
-                            label=f"SLO{who} {name} {plain_number(limit)} ms")
+                lines.append(top.axhline(limit, color=SLO_COLOURS[name], linewidth=2.5,
+                                         gid=f"slo-{name}",
+                                         label=f"SLO{who} {name} {plain_number(limit)} ms"))
                 include(top, "y", limit)
         if slo.at_rps is not None and ("rate", slo.at_rps) not in drawn:
             drawn.add(("rate", slo.at_rps))
             bottom.axhline(slo.at_rps, color=RATE_COLOUR, linewidth=2, linestyle="-.",
                            gid="slo-rate", label=f"SLO{who} rate {slo.at_rps:g}/s")
-    if drawn:
-        top.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize=8, ncols=5, frameon=False)
+    if lines:
+        # A legend of their own inside the panel: the one above it stays narrow, clear of the
+        # verdict on the right (a second legend replaces the first unless it is re-added).
+        first = top.get_legend()
+        top.legend(handles=lines, loc="upper right", fontsize=8, framealpha=0.9)
+        if first is not None:
+            top.add_artist(first)
 
 
 def draw_percentile_lines(ax: Axes, timeline: Timeline) -> None:
