@@ -40,7 +40,13 @@ from gatekeeper.evaluate.probe_runs import (
     usable_run,
 )
 from gatekeeper.evidence.interface import Evidence, RunMetrics
-from gatekeeper.load.costmodel import CostBreakdown, CostModel, cost_per_1k, replicas_for
+from gatekeeper.load.costmodel import (
+    CostBreakdown,
+    CostModel,
+    cost_per_1k,
+    money,
+    replicas_for,
+)
 
 # Costs are compared at 12 significant digits: the arithmetic's float noise (3.60/h at 10 rps
 # is 0.09999999999999999) must never turn a cost exactly at the budget into a failure.
@@ -244,12 +250,6 @@ def utilisation(model: CostModel, run: RunMetrics) -> dict[str, Any]:
                                          f"metric '{acc.utilisation_metric}' = {raw} is not "
                                          "a share between 0 and 1")
     return found
-
-
-def money(amount: float, currency: str | None) -> str:
-    """``0.0021 EUR``; an amount without a declared currency is just the number."""
-    shown = plain_number(float(f"{amount:.{COMPARE_DIGITS}g}"))
-    return f"{shown} {currency}" if currency else shown
 
 
 def judge(spec: Cost, total: float, currency: str | None) -> tuple[Status, str]:

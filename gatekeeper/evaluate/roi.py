@@ -32,13 +32,13 @@ from pydantic import Field, model_validator
 
 from gatekeeper.decide.remedy import plain_number
 from gatekeeper.evaluate.ab_comparison import AbComparison, AbKpi, compare_rates
-from gatekeeper.evaluate.cost import Priced, Pricing, money, price
+from gatekeeper.evaluate.cost import Priced, Pricing, price
 from gatekeeper.evaluate.interface import CheckKind, Outcome, Status
 from gatekeeper.evaluate.pilot_slo import Matchers, PrometheusCheck, judge_answers
 from gatekeeper.evaluate.probe_runs import CAPACITY, run_refs, usable_run
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest, RunMetrics, VersionEvidence
 from gatekeeper.evidence.prometheus import PromAnswer
-from gatekeeper.load.costmodel import SECONDS_PER_MONTH, CostModel, per_month
+from gatekeeper.load.costmodel import SECONDS_PER_MONTH, CostModel, money, per_month
 
 
 class Roi(PrometheusCheck):

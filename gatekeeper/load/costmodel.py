@@ -152,3 +152,13 @@ def replicas_for(traffic_rps: float, headroom: float, capacity_rps: float) -> in
 def per_month(per_1k: float, rate_rps: float) -> float:
     """What ``rate_rps`` requests/second cost in an average month at ``per_1k`` per 1,000."""
     return per_1k * rate_rps * SECONDS_PER_MONTH / 1000
+
+
+def money(amount: float, currency: str | None) -> str:
+    """``0.0000163991 EUR``: plain decimals (never ``1.6e-05``) at 12 significant digits, then
+    the currency; a cost model without one gives just the number."""
+    # Imported here: gatekeeper.decide imports the check kinds, which import this module.
+    from gatekeeper.decide.remedy import plain_number
+
+    shown = plain_number(float(f"{amount:.{REPLICA_DIGITS}g}"))
+    return f"{shown} {currency}" if currency else shown

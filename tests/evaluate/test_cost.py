@@ -14,7 +14,7 @@ from gatekeeper.evaluate import CHECK_KINDS, cost
 from gatekeeper.evaluate.cost import Cost, evaluate
 from gatekeeper.evaluate.interface import Outcome, Status
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest, LinkedRun
-from gatekeeper.load.costmodel import CostModel, cost_per_1k, per_month, replicas_for
+from gatekeeper.load.costmodel import CostModel, cost_per_1k, money, per_month, replicas_for
 from tests.evaluate.conftest import COMMON, evidence
 
 # 3.60 an hour at 10 requests/s: 36,000 requests an hour, so 1,000 cost 3.60 / 36 = 0.10.
@@ -418,3 +418,14 @@ def test_a_zero_cost_never_passes_even_from_an_unvalidated_model() -> None:
     outcome = run(check, {"throughput_rps": 10})
     assert (outcome.status, outcome.message) == (Status.ERROR,
                                                  "cost = 0 per 1k is not a usable cost")
+
+
+@pytest.mark.parametrize(("amount", "currency", "shown"), [
+    (1.63991e-05, "EUR", "0.0000163991 EUR"),
+    (0.30000000000000004, "USD", "0.3 USD"),
+    (2e6, "JPY", "2000000 JPY"),
+    (0.1, None, "0.1"),
+])
+def test_money_is_plain_decimals_then_the_currency(amount: float, currency: str | None,
+                                                   shown: str) -> None:
+    assert money(amount, currency) == shown

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from gatekeeper.load.costmodel import CostModel
+from gatekeeper.load.costmodel import CostModel, money
 from gatekeeper.probe.cache_proof import RedisStats, SearchSettings, prove_cache
 from gatekeeper.probe.capacity import Step, StepPolicy
 from gatekeeper.probe.modes.interface import Measured, Sending
@@ -58,8 +58,9 @@ def measure_cache_proof(request: CacheProof, url: str, progress: Progress) -> Me
              "with cache:    " + capacity_line(proof.cached),
              "without cache: " + capacity_line(proof.uncached)]
     if proof.cost_reduction is not None:
-        lines.append(f"cost per 1,000: {metrics['cost.per_1k_cached']:.6g} with the cache, "
-                     f"{metrics['cost.per_1k_uncached']:.6g} without ({proof.cost_reduction:.0%}"
-                     " less)")
+        currency = request.cost_model.currency
+        lines.append(f"cost per 1,000: {money(metrics['cost.per_1k_cached'], currency)} with "
+                     f"the cache, {money(metrics['cost.per_1k_uncached'], currency)} without "
+                     f"({proof.cost_reduction:.0%} less)")
     return Measured(proof.replay.report, no_timeline(s.warmup_s), proof.replay.response_bytes,
                     metrics, tuple(lines), (), {"cache_proof": proof.to_dict()})

@@ -10,7 +10,7 @@ from typing import ClassVar
 import pydantic
 
 from gatekeeper.errors import ValidationError
-from gatekeeper.load.costmodel import CostModel
+from gatekeeper.load.costmodel import CostModel, money
 from gatekeeper.load.yamlsrc import pydantic_problems, read_document
 from gatekeeper.probe.capacity import CapacityResult, ProbeTarget, Step, StepPolicy, find_capacity
 from gatekeeper.probe.modes.interface import Measured, Sending, Tell
@@ -65,7 +65,8 @@ def measure_capacity(request: CapacitySearch, url: str, progress: Progress) -> M
     if result.best is not None and request.cost_model is not None:
         cost = result.cost(request.cost_model).total
         metrics["cost.per_1k_at_slo"] = cost
-        lines.append(f"cost at SLO: {cost:.6g} per 1,000 inferences")
+        lines.append(f"cost at SLO: {money(cost, request.cost_model.currency)} per 1,000 "
+                     "inferences")
     problems = () if result.best else (f"no step met the P99 SLO of {bounds.slo_p99_ms:g} ms",)
     return Measured(shown.run.report, no_timeline(s.warmup_s), shown.run.response_bytes,
                     metrics, tuple(lines), problems, {"capacity": result.to_dict()})
