@@ -68,7 +68,7 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
         raise BadKeyError("not an Ed25519 public key (PEM, ssh-ed25519 or the base64 of its "
                         "32 bytes)") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise BadKeyError(f"a {type(key).__name__.removeprefix('_')}, not an Ed25519 key")
+        raise BadKeyError(f"not an Ed25519 key ({type(key).__name__.removeprefix('_')})")
     return key
 
 
