@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from gatekeeper.evidence.interface import Evidence, EvidenceRequest
 from gatekeeper.load.strict import Strict
@@ -38,7 +38,22 @@ class Category(enum.StrEnum):
 
 
 class CheckSpecBase(Strict):
-    """Fields every check has, whatever its kind."""
+    """Fields every check has, whatever its kind.
+
+    A key a kind gained after playbooks were in use is named in ``ADDED_LATER``: left out of
+    the check's dump while unset (None), so the milestone digest of a playbook that does not
+    use it stays what it was, and so do the passes bound to that digest.
+    """
+
+    ADDED_LATER: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in self.ADDED_LATER:
+            if data.get(key, 0) is None:
+                del data[key]
+        return data
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$",
                     description="Stable id, unique per milestone.")

@@ -56,6 +56,7 @@ def _limit(what: str) -> Any:
 
 
 class Latency(CheckSpecBase):
+    ADDED_LATER = frozenset({"sla", "at_rps", "profile"})
     kind: Literal["latency"]
     endpoint: str = Field(default="", description="Endpoint type, e.g. predict; fills "
                           "{endpoint} in metric_template. Left out with `sla`: the SLA's name.")

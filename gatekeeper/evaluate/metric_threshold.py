@@ -73,6 +73,7 @@ class Bounds(CheckSpecBase):
 
 
 class MetricThreshold(Bounds):
+    ADDED_LATER = frozenset({"profile"})
     kind: Literal["metric_threshold"]
     source: Section = Field(
         default=Section.METRICS, description="Where the key is read: the source run's metrics, "

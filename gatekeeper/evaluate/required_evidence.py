@@ -32,6 +32,7 @@ Name = Annotated[str, Field(min_length=1)]
 
 
 class RequiredEvidence(CheckSpecBase):
+    ADDED_LATER = frozenset({"data_governance"})
     kind: Literal["required_evidence"]
     tags: tuple[Name, ...] = Field(
         default=(), description="Tags that must be set, with a non-blank value, on the model "

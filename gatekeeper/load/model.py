@@ -63,10 +63,12 @@ class Milestone(Strict):
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Left out when unset: the milestone digest (a dump of the milestone) of every
-        # playbook written before approvals existed stays what it was, and so do its passes.
+        # playbook written before approvals and SLAs existed stays what it was, and so do its
+        # passes.
         data: dict[str, Any] = handler(self)
-        if self.approvals is None:
-            data.pop("approvals", None)
+        for key in ("approvals", "sla"):
+            if getattr(self, key) is None:
+                data.pop(key, None)
         return data
 
 
