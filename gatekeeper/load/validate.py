@@ -9,7 +9,14 @@ from pathlib import Path
 from gatekeeper.errors import InvalidInputError, Problem, ValidationError
 from gatekeeper.load.model import Playbook
 from gatekeeper.load.playbook import validate_document
-from gatekeeper.load.policy import YAML_SUFFIXES, LoadedPolicy, load_policy, policy_problems
+from gatekeeper.load.policy import (
+    YAML_SUFFIXES,
+    LoadedPolicy,
+    load_policy,
+    policy_problems,
+    role_clashes,
+    together,
+)
 from gatekeeper.load.waivers import approval_problems, is_waiver_document, load_waiver_file
 from gatekeeper.load.yamlsrc import Document, read_document
 
@@ -58,6 +65,8 @@ def validate_paths(paths: Sequence[Path]) -> ValidationReport:
             playbook, playbook_found = validate_document(doc)
             problems += playbook_found
             playbooks += [(playbook, doc)] if playbook else []
+    problems += role_clashes(policies)
+    policies = list(together(policies))  # a milestone may name any policy's approval role
     for policy in policies:
         for playbook, doc in playbooks:
             problems += policy_problems(policy, playbook, doc)

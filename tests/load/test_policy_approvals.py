@@ -124,3 +124,26 @@ def test_digests_without_approvals_are_unchanged(tmp_path: Path) -> None:
     (policy,) = load_policies(write(tmp_path, "p.yaml", "id: org\n"))
     (with_rules,) = load_policies(write(tmp_path, "q.yaml", POLICY))
     assert policy.digest != with_rules.digest
+
+
+def test_validate_resolves_roles_over_every_policy_and_refuses_a_role_defined_twice(
+        tmp_path: Path) -> None:
+    from gatekeeper.load.validate import validate_paths
+
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    write(folder, "org.yaml", POLICY)
+    playbook = write(tmp_path, "fraud.yaml",
+                     with_approvals("serve", "{count: 1, roles: [ml_lead]}"))
+    # the role comes from a policy other than the one whose rules are checked first
+    write(folder, "extra.yaml", "id: aaa-extra\nstages:\n  poc: {require_categories: [quality]}\n")
+    assert validate_paths([playbook, folder]).policies == 2
+    write(tmp_path, "unknown.yaml", with_approvals("serve", "{count: 1, roles: [auditor]}"))
+    with pytest.raises(ValidationError) as caught:
+        validate_paths([tmp_path / "unknown.yaml", folder])
+    assert any("auditor" in p for p in problems(caught))
+    write(folder, "twice.yaml", "id: twice\napprovals:\n  roles:\n    ml_lead:\n      members:\n"
+          "        - {identity: carol@example.com, github: carol-gh}\n")
+    with pytest.raises(ValidationError) as caught:
+        validate_paths([playbook, folder])
+    assert any("approval role 'ml_lead' is also defined" in p for p in problems(caught))
