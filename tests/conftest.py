@@ -94,8 +94,11 @@ SLOW_MODULES = (
     "tests/probe/test_locust_engine.py",  # Locust master and workers, 10-30 s per test
     "tests/probe/test_engine.py",  # drives load for seconds per test
     "tests/cli/test_probe_modes.py",  # capacity searches and Locust through the CLI
+    "tests/cli/test_probe_inputs.py",  # a recording server; each test sends load for ~2 s
+    "tests/serve/test_stack_signals.py",  # the reference serve stack, started and SIGTERMed
     "tests/record/test_concurrency.py",  # 8 spawned processes racing to append
     "tests/render/test_html.py",  # headless Chromium renders each page (seconds per test)
+    "tests/render/test_cost_breakdown.py",  # one page in headless Chromium
     "tests/render/test_probe_page_browser.py",  # a real probe run, then headless Chromium
     "tests/ci/test_precommit.py",  # pre-commit pip-installs gatekeeper and MLflow (minutes)
 )

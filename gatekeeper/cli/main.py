@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import click
 
 from gatekeeper import __version__
+from gatekeeper.cli.approve import approve_command, keys_group
 from gatekeeper.cli.audit import audit_group
 from gatekeeper.cli.check import check_command, promote_command
 from gatekeeper.cli.demo import demo_command
@@ -37,7 +38,7 @@ def cli() -> None:
 
 for _command in (validate_command, check_command, promote_command, probe_command,
                  audit_group, schema_command, demo_command, publish_command, diff_command,
-                 report_command, init_command, status_command):
+                 report_command, init_command, status_command, approve_command, keys_group):
     cli.add_command(_command)
 
 

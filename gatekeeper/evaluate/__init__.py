@@ -17,6 +17,7 @@ from gatekeeper.evaluate import (
     pii_scan,
     pilot_slo,
     required_evidence,
+    roi,
     secret_scan,
 )
 from gatekeeper.evaluate.interface import CheckKind
@@ -32,5 +33,6 @@ CHECK_KINDS: dict[str, CheckKind] = {
     "pii_scan": pii_scan.KIND,
     "pilot_slo": pilot_slo.KIND,
     "required_evidence": required_evidence.KIND,
+    "roi": roi.KIND,
     "secret_scan": secret_scan.KIND,
 }
