@@ -8,10 +8,13 @@
 3. Probes it with the open-model engine: the recorded trace (``mix.jsonl``, 40% repeated
    requests) at a fixed rate through the cache, then capacity searches with and without the
    cache (``gatekeeper.probe.cache_proof``). About 45 s in all with the defaults.
-4. Logs the figures to MLflow as a probe run linked to the version (tag
-   ``gatekeeper.probe.run_id``), with ``gatekeeper.probe.mlflow_log``.
+4. Logs the figures to MLflow as a probe run (profile ``cache-proof``), linked to the version
+   when usable (tag ``gatekeeper.probe.run_id``), with ``gatekeeper.probe.mlflow_log``.
 5. Runs ``gatekeeper check serve-playbook.yaml --milestone serve``, whose checks read that run,
-   prints the verdict, stops the stack and exits with the check's exit code.
+   prints the verdict, stops the stack.
+6. Writes the report into the workdir: ``report.html`` (the gate's result, ``-o html``) and the
+   replay's ``latency.png`` and ``percentiles.png`` drawn against the SLOs, the budget and the
+   verdict the gate judged (``report.py``); prints their paths and exits with the check's code.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run as a script: make `examples.serve` importable
 
+from examples.serve.report import gate_objectives, write_pictures  # noqa: E402
 from examples.serve.stack import Stack, StackConfig, child_env, running_stack  # noqa: E402
 from gatekeeper.demo import MODEL_NAME, demo_tracking_uri  # noqa: E402
+from gatekeeper.evidence.interface import CACHE_PROOF_PROFILE, PROBE_USABLE_METRIC  # noqa: E402
 from gatekeeper.load.costmodel import CostModel  # noqa: E402
 from gatekeeper.probe.cache_proof import (  # noqa: E402
     CacheProof,
@@ -41,6 +46,7 @@ from gatekeeper.probe.cache_proof import (  # noqa: E402
 from gatekeeper.probe.capacity import STEP_LIMITS, CapacityResult, StepPolicy  # noqa: E402
 from gatekeeper.probe.mlflow_log import (  # noqa: E402
     LoggedRun,
+    Logging,
     log_probe,
     probe_metrics,
     resolve_target,
@@ -147,15 +153,17 @@ def log_evidence(uri: str, version: str, url: str, proof: CacheProof, settings: 
     result = out / "serve-gate.json"
     result.write_text(json.dumps(json_safe({"replay": proof.replay.report.to_dict(),
                                             "cache_proof": proof.to_dict()}), indent=2) + "\n")
+    usable = proof.replay.report.held_target_rate
     metrics = {**probe_metrics(proof.replay.report, proof.replay.response_bytes),
-               **proof.metrics()}
+               **proof.metrics(), PROBE_USABLE_METRIC: 1.0 if usable else 0.0}
     params = {"probe.mix": str(settings.mix), "probe.rate": f"{settings.rate:g}",
               "probe.duration_s": f"{settings.replay_s:g}",
               "capacity.slo_p99_ms": f"{settings.search.slo_p99_ms:g}",
               "capacity.step_s": f"{settings.search.step_duration:g}",
               "capacity.max_steps": str(settings.search.max_steps)}
     target = resolve_target(uri, MODEL_NAME, version, None)
-    return log_probe(target, metrics, params, url, [result])
+    return log_probe(target, metrics, Logging(CACHE_PROOF_PROFILE, usable, params, url,
+                                              [result]))
 
 
 def prometheus_line(prometheus_url: str | None) -> str:
@@ -173,12 +181,16 @@ def prometheus_line(prometheus_url: str | None) -> str:
     return f"  prometheus scraped the proxy: {sum(counts.values()):,} requests ({shown})"
 
 
+def result_path(settings: Settings, version: str) -> Path:
+    return settings.workdir / "results" / f"v{version}-serve-probe.json"
+
+
 def run_check(uri: str, version: str, settings: Settings) -> int:
     argv = [str(GATEKEEPER), "check", str(settings.playbook), "--model", MODEL_NAME,
             "--version", version, "--milestone", "serve", "--tracking-uri", uri,
             "--audit-log", str(settings.workdir / "audit.jsonl"),
-            "-o", f"json={settings.workdir / 'results' / f'v{version}-serve-probe.json'}",
-            "-o", "text"]
+            "-o", f"json={result_path(settings, version)}",
+            "-o", f"html={settings.workdir / 'report.html'}", "-o", "text"]
     say("$ gatekeeper check " + " ".join(argv[2:]))
     return subprocess.run(argv, cwd=REPO, env=child_env()).returncode
 
@@ -187,6 +199,19 @@ def champion(uri: str) -> str:
     from gatekeeper.evidence.mlflow_env import mlflow_client
 
     return str(mlflow_client(uri).get_model_version_by_alias(MODEL_NAME, "champion").version)
+
+
+def write_report(settings: Settings, version: str, proof: CacheProof) -> list[Path]:
+    """The pictures of the replay, against what the gate judged; with the gate's report.html
+    (written by ``gatekeeper check``), every file of the report, in order."""
+    from gatekeeper.load.playbook import find_milestone, load_playbook
+
+    milestone = find_milestone(load_playbook(settings.playbook), "serve")
+    endpoints = {c.id: c.endpoint for c in milestone.checks
+                 if c.kind == "latency" and hasattr(c, "endpoint")}
+    result = json.loads(result_path(settings, version).read_text())
+    pictures = write_pictures(settings.workdir, proof.replay, gate_objectives(result, endpoints))
+    return [settings.workdir / "report.html", *pictures]
 
 
 def cost_model_of(playbook: Path) -> CostModel:
@@ -214,10 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in [*report_lines(proof), prometheus_line(stack.prometheus_url)]:
             say(line)
         logged = log_evidence(uri, version, stack.proxy_url, proof, settings)
-        say(f"logged probe run {logged.run_id}; {MODEL_NAME} v{version} tagged "
-            f"gatekeeper.probe.run_id")
+        say(logged.summary())
     code = run_check(uri, version, settings)
+    files = write_report(settings, version, proof) if code in (0, 1) else []
     say(f"serve gate finished in {time.monotonic() - started:.0f} s, exit code {code}")
+    for path in files:
+        say(f"  {'report ' if path.suffix == '.html' else 'picture'} {path}")
     return code
 
 

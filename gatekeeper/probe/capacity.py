@@ -26,6 +26,7 @@ from gatekeeper.probe import schedule
 from gatekeeper.probe.engine import Limits, RunRecord, StatusClass, run_plan
 from gatekeeper.probe.report import HoldPolicy, ProbeReport, build_report
 from gatekeeper.probe.requests_mix import MixRequest, Planned, RequestMix
+from gatekeeper.probe.timeline import Timeline, build_timeline
 
 #: Query parameter that keeps the passes of a replayed trace apart (see :func:`trace_plan`).
 REPLAY_PARAM = "replay"
@@ -88,6 +89,7 @@ class StepRun:
     report: ProbeReport
     response_bytes: float  # mean body size of measured ok answers
     tally: Mapping[str, int]  # values of the target's tally header, over every answer
+    timeline: Timeline | None = None  # per second, for the percentiles-over-time picture
 
 
 @dataclass(frozen=True)
@@ -339,7 +341,7 @@ def run_step(target: ProbeTarget, plan: Iterable[Planned], limits: Limits,
     record = run_plan(target.url, plan, limits, target.headers,
                       count if name is not None else None)
     return StepRun(build_report(record, policy), mean_ok_bytes(record, policy.warmup_s),
-                   dict(tally))
+                   dict(tally), build_timeline(record.samples, policy.warmup_s))
 
 
 def mean_ok_bytes(record: RunRecord, warmup_s: float) -> float:

@@ -1,6 +1,7 @@
 """End to end: ``examples/serve/run_serve_gate.py`` seeds the demo registry, serves a demo
 version with ``mlflow models serve`` behind the cache proxy, Redis and Prometheus, probes it,
-logs the probe run and gates the serve milestone; run as a user runs it (a subprocess)."""
+logs the probe run and gates the serve milestone; run as a user runs it (a subprocess). Its
+report (the gate's report.html and the replay's pictures) is opened in headless Chromium."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ import pytest
 
 from gatekeeper.evidence.interface import PROBE_RUN_TAG
 from gatekeeper.evidence.mlflow_env import mlflow_client
+from gatekeeper.render.probe.plots import SLO_COLOURS
+from tests.render.test_probe_objectives import pixels_of
+from tests.support.chromium import Elements, colours, png_size, render_page
 
 REPO = Path(__file__).resolve().parents[2]
 # Short steps and few of them keep the whole run (seeding included) under about a minute on an
@@ -56,8 +60,13 @@ def test_end_to_end_serve_gate_on_mlflow_models_serve(tmp_path: Path) -> None:
     statuses = {c["id"]: c["status"] for c in result["checks"]}
     assert len(statuses) == 10
     client = mlflow_client(f"sqlite:///{work / 'mlflow.db'}")
-    run_id = client.get_model_version("demo-classifier", "2").tags[PROBE_RUN_TAG]
+    logged = re.search(r"^mlflow: run (\w+) ", out, re.MULTILINE)
+    assert logged, out
+    run_id = logged[1]
     metrics = client.get_run(run_id).data.metrics
+    # Only a usable run is linked to the version (an unusable one never replaces evidence).
+    tags = client.get_model_version("demo-classifier", "2").tags
+    assert (tags.get(PROBE_RUN_TAG) == run_id) == (metrics["probe.held_target_rate"] == 1)
     # A loaded machine may not hold 120/s; the logged flag must follow the rule either way.
     replay = json.loads((work / "probe" / "serve-gate.json").read_text())["replay"]
     assert metrics["probe.held_target_rate"] == all(
@@ -80,3 +89,21 @@ def test_end_to_end_serve_gate_on_mlflow_models_serve(tmp_path: Path) -> None:
     assert "prometheus scraped the proxy: " in out
     urls = re.findall(r"http://127\.0\.0\.1:\d+", out.split("probing")[0])
     assert len(urls) == 3 and not any(listening(url) for url in urls)  # the stack is stopped
+    assert_report(work, out, result, tmp_path)
+
+
+def assert_report(work: Path, out: str, result: dict[str, object], tmp_path: Path) -> None:
+    """The report's files are in the workdir, their paths printed last; the pictures carry
+    the SLO lines, and Chromium shows the gate's verdict on report.html."""
+    files = [work / "report.html", work / "latency.png", work / "percentiles.png"]
+    assert out.splitlines()[-3:] == [f"  report  {files[0]}", f"  picture {files[1]}",
+                                     f"  picture {files[2]}"]
+    for picture in files[1:]:
+        png = picture.read_bytes()
+        assert all(pixels_of(png, c) > 100 for c in SLO_COLOURS.values()), picture
+    shown = render_page(files[0], tmp_path / "serve-demo-report.png", 1280, 1800)
+    assert png_size(shown.png.read_bytes()) == (1280, 1800) and colours(shown.png) > 20
+    dom = Elements(shown.dom)
+    word = "PASSED" if result["decision"] == "pass" else "BLOCKED"
+    assert dom.lines[0] == word, dom.lines[:5]
+    assert "latency-predict" in dom.text and "cost-per-1k" in dom.text
