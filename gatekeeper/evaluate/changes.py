@@ -175,6 +175,13 @@ def _milestone_changes(model: str, old: PlaybookFile, new: PlaybookFile,
                      Category.GOVERNANCE, f"alias {om.alias} -> {nm.alias} (weakened: a pass "
                      f"no longer sets {om.alias}, so the gate stops guarding it)",
                      om.alias, nm.alias, _at(new.doc, ("milestones", ni, "alias")))
+    approvals = _approvals_change(om, nm)
+    if approvals is not None:
+        kind, message = approvals
+        loc: Loc = ("milestones", ni, "approvals")
+        yield Change(f"{prefix}.approvals", "playbook_change", kind, Category.GOVERNANCE,
+                     message, _requirement(om), _requirement(nm),
+                     _at(new.doc, loc if loc in new.doc.marks else ("milestones", ni)))
     before, after = _blocking(om), _blocking(nm)
     lost = sorted(c.value for c in _categories(om) - _categories(nm))
     gained = sorted(c.value for c in _categories(nm) - _categories(om))
@@ -188,6 +195,26 @@ def _milestone_changes(model: str, old: PlaybookFile, new: PlaybookFile,
         yield Change(f"{prefix}.checks", "playbook_change", None, Category.GOVERNANCE,
                      f"blocking checks {len(before)} -> {len(after)} (tightened)",
                      sorted(before), sorted(after), where)
+
+
+def _requirement(milestone: Milestone) -> str | None:
+    return milestone.approvals.describe() if milestone.approvals else None
+
+
+def _approvals_change(old: Milestone, new: Milestone) -> tuple[ChangeKind | None, str] | None:
+    """The milestone's own approval rule: weakened when dropped, when fewer approvals are
+    needed, or when more roles may give them (N of a larger M is easier to meet)."""
+    before, after = old.approvals, new.approvals
+    if before == after:
+        return None
+    head = f"approvals {_requirement(old) or 'none'} -> {_requirement(new) or 'none'}"
+    if before is None:
+        return None, f"{head} (tightened)"
+    if after is None or after.count < before.count or set(after.roles) - set(before.roles):
+        return ChangeKind.WEAKENED_MILESTONE, f"{head} (weakened)"
+    if after.count == before.count and set(after.roles) == set(before.roles):
+        return None
+    return None, f"{head} (tightened)"
 
 
 def _blocking(milestone: Milestone) -> set[str]:

@@ -192,3 +192,28 @@ def test_the_changes_rule_does_not_change_a_policy_digest(tmp_path: Path) -> Non
     b, _ = load_policy(ruled)
     assert a is not None and b is not None
     assert a.digest == b.digest
+
+
+APPROVALS = "    approvals: {count: 2, roles: [ml_lead, security]}\n"
+
+
+def with_pilot_approvals(text: str) -> str:
+    return BASE.replace("    alias: champion\n", "    alias: champion\n" + text)
+
+
+@pytest.mark.parametrize(("before", "after", "kind"), [
+    (APPROVALS, "", ChangeKind.WEAKENED_MILESTONE),
+    (APPROVALS, APPROVALS.replace("count: 2", "count: 1"), ChangeKind.WEAKENED_MILESTONE),
+    (APPROVALS.replace("count: 2", "count: 1"),
+     APPROVALS.replace("count: 2", "count: 1").replace("security]", "security, sre]"),
+     ChangeKind.WEAKENED_MILESTONE),
+    ("", APPROVALS, None),
+    (APPROVALS.replace("count: 2", "count: 1"), APPROVALS, None),
+])
+def test_a_milestone_approval_rule_made_easier_to_meet_weakens_it(
+        tmp_path: Path, before: str, after: str, kind: ChangeKind | None) -> None:
+    found = [c for c in changes(tmp_path, with_pilot_approvals(after),
+                                with_pilot_approvals(before)) if c.id.endswith(".approvals")]
+    [change] = found
+    assert change.kind is kind
+    assert change.location is not None and change.location.line >= 19
