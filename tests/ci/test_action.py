@@ -359,7 +359,8 @@ def test_gate_step_passes_inputs_as_literal_arguments(tmp_path: Path) -> None:
     proc, outputs, work = run_gate_step(tmp_path, {
         "playbook": "playbooks/fraud.yaml", "model": hostile, "alias": "cand'idate",
         "milestone": "serve", "promote": "true", "github-check": "true",
-        "tracking-uri": "sqlite:///r.db", "policies": "org policies",
+        "tracking-uri": "sqlite:///r.db", "policies": "org policies", "github-pr": "42",
+        "waivers": "waivers dir",
         "outputs": "junit=out dir/g.junit.xml\n   sarif=g.sarif  \n\n"}, None, fake_exit=1)
     assert proc.returncode == 1, proc.stderr  # the verdict's exit code is the step's
     record = json.loads((tmp_path / "record.json").read_text())
@@ -367,7 +368,8 @@ def test_gate_step_passes_inputs_as_literal_arguments(tmp_path: Path) -> None:
     assert record["argv"] == [
         "check", "playbooks/fraud.yaml", "--model", hostile, "--milestone", "serve",
         "--alias", "cand'idate", "--tracking-uri", "sqlite:///r.db", "--policies",
-        "org policies", "--promote", "--github-check", "-o", "github",
+        "org policies", "--github-pr", "42", "--waivers", "waivers dir", "--promote",
+        "--github-check", "-o", "github",
         "-o", f"markdown={tmp_path / 'step_summary'}", "-o", f"json={result}",
         "-o", "junit=out dir/g.junit.xml", "-o", "sarif=g.sarif"]
     assert record["token"] == "ghs_not_a_real_token" and record["cwd"] == str(work)
