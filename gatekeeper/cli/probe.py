@@ -28,12 +28,16 @@ from gatekeeper.errors import InvalidInputError, ValidationError
 
 if TYPE_CHECKING:
     from gatekeeper.load.costmodel import CostModel
+    from gatekeeper.load.sla import Sla
     from gatekeeper.probe.modes import ImportRun, ModeRequest, SearchBounds, Sending
-    from gatekeeper.probe.requests_mix import RequestMix
+    from gatekeeper.probe.requests_mix import MixRequest, RequestMix
     from gatekeeper.probe.run import ProbeOutcome, ProbeRequest, VersionLink
     from gatekeeper.probe.schedule import ScheduleKind, ScheduleSpec
+    from gatekeeper.render.probe import Objectives
 
 STEP = re.compile(r"^([^@]+)@(\d+(?:\.\d+)?)$")
+# NAME, NAME=/PATH or NAME=METHOD:/PATH; a path may itself hold ':' (it starts with '/').
+ENDPOINT = re.compile(r"^(?P<name>[^=]+)(?:=(?:(?P<method>[A-Za-z]+):)?(?P<path>.*))?$")
 RATED = ("fixed", "poisson", "ramp")
 MIX_HINT = "docs/probe.md describes the request mix format"
 
@@ -41,12 +45,16 @@ MIX_HINT = "docs/probe.md describes the request mix format"
 OPTIONS = (
     option("--mix", type=click.Path(dir_okay=False, path_type=Path),
            help="JSONL request mix (see docs/probe.md)."),
-    option("--endpoint", "endpoints", multiple=True, metavar="NAME[=PATH]",
-           help="Instead of --mix: GET PATH (default /NAME) as endpoint type NAME; repeatable, "
-           "equal weights."),
+    option("--endpoint", "endpoints", multiple=True, metavar="NAME[=[METHOD:]PATH]",
+           help="Instead of --mix: METHOD (default GET) PATH (default /NAME) as endpoint type "
+           "NAME, e.g. predict=POST:/v1/predict; repeatable, equal weights."),
+    option("--body", type=click.Path(dir_okay=False, path_type=Path),
+           help="With --endpoint: the body of its POST, PUT and PATCH requests, sent as the "
+           "file's bytes (application/json when it is JSON, else application/octet-stream)."),
     option("--schedule", type=click.Choice(["fixed", "poisson", "ramp", "steps", "replay"]),
            default="fixed", show_default=True, help="Arrival schedule (open model)."),
-    option("--rate", type=float, help="Requests/s (fixed, poisson; ramp start)."),
+    option("--rate", type=float, help="Requests/s (fixed, poisson; ramp start; replay: "
+           "time-scales the trace to this mean rate)."),
     option("--rate-to", type=float, help="Ramp: requests/s at the end."),
     option("--steps", metavar="DUR@RATE,...", help='Steps: phases, e.g. "30s@100,10s@800".'),
     option("--duration", default="30s", show_default=True, help="Run length, warm-up included."),
@@ -77,15 +85,35 @@ OPTIONS = (
            "meets --slo-p99-ms, from --rate, in steps of --duration."),
     option("--cache-proof", is_flag=True, help="Hit ratio, capacity and cost per 1,000 with "
            "and without the cache in front of URL (replay at --rate for --duration)."),
-    option("--slo-p99-ms", type=float, help="--find-capacity, --cache-proof: the P99 SLO."),
+    option("--slo-p99-ms", type=float, help="--find-capacity, --cache-proof: the P99 SLO; "
+           "any run: drawn on the pictures and page."),
+    option("--slo-p95-ms", type=float, help="The P95 SLO drawn on the pictures and page."),
     option("--max-rate", type=float, help="--find-capacity, --cache-proof: never above this."),
     option("--max-steps", type=click.IntRange(min=1),
            help="--find-capacity, --cache-proof: at most this many steps [default: 8]"),
     option("--cost-model", type=click.Path(dir_okay=False, path_type=Path),
            help="YAML cost model (a playbook's cost_model keys) for cost at SLO."),
     option("--playbook", type=click.Path(dir_okay=False, path_type=Path),
-           help="Instead of --cost-model: the playbook whose cost_model prices the capacity."),
+           help="The playbook whose sla sets --rate, --slo-p99-ms, --max-rate and --max-steps "
+           "(flags given win), and whose cost_model prices the capacity."),
+    option("--milestone", help="--playbook: the milestone whose sla applies [default: the "
+           "playbook's top-level sla]"),
+    option("--profile", help="Log and link the run under this profile [default: "
+           "'capacity' for --find-capacity, 'cache-proof' for --cache-proof, else 'steady']"),
     option("--redis-url", help="--cache-proof: the cache's Redis, for its own hit statistics."),
+    option("--server-metrics", metavar="URL", help="The server's Prometheus /metrics page "
+           "(vLLM, TGI, Triton, DCGM), scraped before, every second during, and after the run: "
+           "its TTFT beside the client's, queue, KV cache, GPU (see docs/llm.md)."),
+    option("--api", type=click.Choice(["http", "openai-chat", "openai-completions",
+                                       "kserve-v2"]), default="http", show_default=True,
+           help="What --mix holds: plain HTTP requests, or LLM prompts sent and timed as "
+           "streams of this API (docs/llm.md)."),
+    option("--slo-ttft-ms", type=float,
+           help="--api: goodput counts a request only with TTFT at or below this."),
+    option("--slo-tpot-ms", type=float,
+           help="--api: goodput counts a request only with TPOT at or below this."),
+    option("--slo-e2e-ms", type=float,
+           help="--api: goodput counts a request only with E2E latency at or below this."),
     option("--import-k6", type=click.Path(dir_okay=False, path_type=Path),
            help="Send nothing: read this k6 summary JSON as the probe's results."),
     option("--import-locust", metavar="PREFIX", type=click.Path(path_type=Path),
@@ -94,9 +122,15 @@ OPTIONS = (
            help="--import-k6, --import-locust: the rate the run was meant to hold."),
 )
 # Flags that shape sending load: meaningless when a file is imported.
-SENDING = ("mix", "endpoints", "schedule", "rate", "rate_to", "steps", "duration", "warmup",
+SENDING = ("mix", "endpoints", "body", "schedule", "rate", "rate_to", "steps", "duration", "warmup",
            "timeout", "connections", "max_requests", "seed", "engine", "workers")
-SEARCH = ("slo_p99_ms", "max_rate", "max_steps", "cost_model", "playbook")
+SEARCH = ("slo_p99_ms", "max_rate", "max_steps", "cost_model")
+# SLO flags that any run accepts: the pictures and page draw them.
+PICTURED = ("slo_p95_ms", "slo_p99_ms")
+# Flags of LLM runs (--api); the SLOs only mean something with an LLM api.
+LLM = ("api", "slo_ttft_ms", "slo_tpot_ms", "slo_e2e_ms")
+LLM_HINT = "docs/llm.md describes the LLM mix format"
+PROFILE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 def probe_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -126,7 +160,9 @@ def probe_command(ctx: click.Context, /, url: str | None, **options: Any) -> int
                       if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT)
     request = build_request(url, options, given)
     out = options["out"] or default_out()
-    outcome = run_probe(request, progress_for(sys.stderr), lambda done: write_files(done, out))
+    objectives = flag_objectives(options)
+    outcome = run_probe(request, progress_for(sys.stderr),
+                        lambda done: write_files(done, out, objectives))
     if outcome.logged:  # again, now naming the MLflow run
         write_atomic(out / "result.json", result_json(outcome).encode())
     for line in summary_lines(outcome):
@@ -134,12 +170,25 @@ def probe_command(ctx: click.Context, /, url: str | None, **options: Any) -> int
     return int(outcome.exit_code)
 
 
-def write_files(outcome: ProbeOutcome, folder: Path) -> tuple[Path, ...]:
-    """Every rendered file of ``outcome`` into ``folder``; their paths, in order."""
-    from gatekeeper.render.probe import render_files
+def flag_objectives(o: dict[str, Any]) -> Objectives:
+    """The SLOs of ``--slo-p95-ms`` and ``--slo-p99-ms``, for the pictures and page."""
+    from gatekeeper.render.probe import slo_objectives
+
+    for name in PICTURED:
+        value = o[name]
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise InvalidInputError(f"{flag(name)}: must be a positive number, got {value:g}")
+    return slo_objectives(o["slo_p95_ms"], o["slo_p99_ms"])
+
+
+def write_files(outcome: ProbeOutcome, folder: Path, objectives: Objectives | None = None
+                ) -> tuple[Path, ...]:
+    """Every rendered file of ``outcome`` into ``folder`` (the pictures and page drawing
+    ``objectives``); their paths, in order."""
+    from gatekeeper.render.probe import NONE, render_files
 
     written = []
-    for name, data in render_files(outcome).items():
+    for name, data in render_files(outcome, objectives or NONE).items():
         write_atomic(folder / name, data)
         written.append(folder / name)
     return tuple(written)
@@ -152,13 +201,69 @@ def build_request(url: str | None, o: dict[str, Any], given: frozenset[str] = fr
 
     imported = import_run(o, given)
     link = version_link(o["model"], o["version"], o["alias"], o["tracking_uri"])
+    profile = run_profile(o["profile"])
     if imported is not None:
         return ProbeRequest(url or str(imported.path), imported, o["min_samples"],
-                            o["max_error_rate"], link)
+                            o["max_error_rate"], link, profile)
     if url is None:
         raise InvalidInputError("URL is required, unless --import-k6 or --import-locust")
-    return ProbeRequest(url, sending_mode(o, given), o["min_samples"], o["max_error_rate"],
-                        link)
+    return ProbeRequest(url, sending_mode(with_sla(o), given), o["min_samples"],
+                        o["max_error_rate"], link, profile, o["server_metrics"])
+
+
+def run_profile(profile: str | None) -> str | None:
+    """``--profile``, checked: it becomes part of a version tag's name."""
+    if profile is not None and not PROFILE.match(profile):
+        raise InvalidInputError(f"--profile: {profile!r} is not a profile name (lower-case "
+                                "letters, digits, '-' and '_')")
+    return profile
+
+
+def with_sla(o: dict[str, Any]) -> dict[str, Any]:
+    """The options, with what ``--playbook``'s SLA sets filled in where no flag was given
+    (the rate only for a fixed or Poisson schedule; the SLO and bounds for a search)."""
+    from gatekeeper.probe.sla import sla_settings
+
+    sla, source = playbook_sla(o["playbook"], o["milestone"], searching(o))
+    if sla is None:
+        return o
+    mix, _ = mix_of(o)
+    implied = sla_settings(sla, mix, source)
+    search = searching(o)
+    filled = dict(o)
+    if o["schedule"] in ("fixed", "poisson") and o["rate"] is None:
+        filled["rate"] = implied.from_rps if search else implied.rate
+    if search:
+        for name, value in (("slo_p99_ms", implied.slo_p99_ms), ("max_rate", implied.max_rps),
+                            ("max_steps", implied.max_steps)):
+            if o[name] is None:
+                filled[name] = value
+    return filled
+
+
+def searching(o: dict[str, Any]) -> bool:
+    return bool(o["find_capacity"] or o["cache_proof"])
+
+
+def playbook_sla(path: Path | None, milestone: str | None, search: bool
+                 ) -> tuple[Sla | None, str]:
+    """The SLA of ``--playbook`` (``--milestone``'s, else the top level's) and how to name it;
+    None when there is no playbook, or (in a search) when it declares no SLA."""
+    from gatekeeper.load.playbook import find_milestone, load_playbook
+
+    if path is None:
+        if milestone is not None:
+            raise InvalidInputError("--milestone: needs --playbook")
+        return None, ""
+    loaded = load_playbook(path)
+    if milestone is not None:
+        find_milestone(loaded, milestone)
+    sla = loaded.playbook.sla_of(milestone)
+    source = f"{path}" + (f" (milestone {milestone})" if milestone else "")
+    if sla is None and not search:
+        raise InvalidInputError(f"--playbook: {source} declares no sla",
+                                hint="add an sla (docs/playbook.md), or give --rate")
+    return sla, source
 
 
 def sending_mode(o: dict[str, Any], given: frozenset[str]) -> ModeRequest:
@@ -167,6 +272,11 @@ def sending_mode(o: dict[str, Any], given: frozenset[str]) -> ModeRequest:
 
     if o["workers"] != 1 and o["engine"] != "locust":
         raise InvalidInputError("--workers: applies to --engine locust only")
+    if o["api"] != "http":
+        return llm_mode(o)
+    extra = [flag(n) for n in LLM[1:] if n in given]
+    if extra:
+        raise InvalidInputError(f"{', '.join(extra)}: needs --api (an LLM api)")
     search = search_settings(o, given)
     sending = sending_settings(o)
     if search is None:
@@ -184,7 +294,7 @@ def sending_settings(o: dict[str, Any]) -> Sending:
     from gatekeeper.probe.engine import Limits
     from gatekeeper.probe.modes import Sending
 
-    mix, source = request_mix(o["mix"], o["endpoints"])
+    mix, source = mix_of(o)
     plan = schedule_spec(o["schedule"], o["rate"], o["rate_to"], o["steps"],
                          parse_seconds(o["duration"], "--duration"), mix)
     warmup = parse_seconds(o["warmup"], "--warmup")
@@ -195,6 +305,46 @@ def sending_settings(o: dict[str, Any]) -> Sending:
                     timeout_s=positive_seconds(o["timeout"], "--timeout"),
                     connections=o["connections"])
     return Sending(mix, source, plan, warmup, limits, o["seed"])
+
+
+def llm_mode(o: dict[str, Any]) -> ModeRequest:
+    """An LLM run (``--api``): prompts streamed by the built-in engine, goodput by the SLOs."""
+    from gatekeeper.probe.llm.metrics import Slo
+    from gatekeeper.probe.llm.mode import LlmRun
+
+    if o["engine"] != "builtin":
+        raise InvalidInputError(f"--api {o['api']}: streams on the built-in engine only; "
+                                "drop --engine")
+    if searching(o):
+        raise InvalidInputError(f"--api {o['api']}: --find-capacity and --cache-proof do not "
+                                "take an LLM api yet")
+    limits = []
+    for name in LLM[1:]:
+        value = o[name]
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise InvalidInputError(f"{flag(name)}: must be a positive number, got {value:g}")
+        limits.append(value)
+    return LlmRun(sending_settings(o), o["api"], Slo(*limits))
+
+
+def mix_of(o: dict[str, Any]) -> tuple[RequestMix, str]:
+    """The mix of ``--mix`` or ``--endpoint`` (plain HTTP), or of prompts for ``--api``."""
+    from gatekeeper.probe.llm.mix import load_llm_mix
+
+    api = o["api"]
+    if api == "http":
+        return request_mix(o["mix"], o["endpoints"], o["body"], o["engine"])
+    if o["endpoints"] or o["body"] is not None:
+        raise InvalidInputError(f"--api {api}: give the prompts with --mix, not --endpoint or "
+                                "--body", hint=LLM_HINT)
+    if o["mix"] is None:
+        raise InvalidInputError(f"--api {api}: needs --mix, a JSONL file of prompts",
+                                hint=LLM_HINT)
+    try:
+        return load_llm_mix(o["mix"], api), str(o["mix"])
+    except ValidationError as exc:
+        exc.hint = LLM_HINT
+        raise
 
 
 def flag(name: str) -> str:
@@ -213,8 +363,9 @@ def import_run(o: dict[str, Any], given: frozenset[str]) -> ImportRun | None:
     if k6 is not None and locust is not None:
         raise InvalidInputError("give one of --import-k6 or --import-locust, not both")
     which = "--import-k6" if k6 is not None else "--import-locust"
-    extra = [flag(n) for n in (*SENDING, *SEARCH, "find_capacity", "cache_proof", "redis_url")
-             if n in given]
+    extra = [flag(n) for n in (*SENDING, *LLM, *SEARCH, "find_capacity", "cache_proof", "redis_url",
+                               "server_metrics", "playbook", "milestone")
+             if n in given and n not in PICTURED]
     if extra:
         raise InvalidInputError(f"{which}: {', '.join(extra)} has no meaning with an imported "
                                 "file (nothing is sent)")
@@ -236,7 +387,7 @@ def search_settings(o: dict[str, Any], given: frozenset[str]
     if o["find_capacity"] and o["cache_proof"]:
         raise InvalidInputError("give one of --find-capacity or --cache-proof, not both")
     if mode is None:
-        extra = [flag(n) for n in (*SEARCH, "redis_url") if n in given]
+        extra = [flag(n) for n in (*SEARCH, "redis_url") if n in given and n not in PICTURED]
         if extra:
             raise InvalidInputError(f"{', '.join(extra)}: needs --find-capacity or "
                                     "--cache-proof")
@@ -259,31 +410,36 @@ def search_settings(o: dict[str, Any], given: frozenset[str]
 
 
 def cost_model(path: Path | None, playbook: Path | None) -> CostModel | None:
-    """The cost model of ``--cost-model`` or of ``--playbook`` (at most one of them)."""
+    """The cost model of ``--cost-model``, else of ``--playbook`` (the flag wins)."""
     from gatekeeper.load.playbook import load_playbook
     from gatekeeper.probe.modes.search import load_cost_model
 
-    if path is not None and playbook is not None:
-        raise InvalidInputError("give one of --cost-model or --playbook, not both")
     if path is not None:
         return load_cost_model(path)
     if playbook is None:
         return None
-    found = load_playbook(playbook).playbook.cost_model
-    if found is None:
+    loaded = load_playbook(playbook).playbook
+    found = loaded.cost_model
+    if found is None and loaded.sla is None:
         raise InvalidInputError(f"--playbook: {playbook} has no cost_model",
                                 hint="add one, or give --cost-model FILE.yaml")
     return found
 
 
-def request_mix(path: Path | None, endpoints: Sequence[str]) -> tuple[RequestMix, str]:
-    """The mix from ``--mix`` or ``--endpoint`` (exactly one of them)."""
+def request_mix(path: Path | None, endpoints: Sequence[str], body: Path | None = None,
+                engine: str = "builtin") -> tuple[RequestMix, str]:
+    """The mix from ``--mix`` or ``--endpoint`` (exactly one of them), ``--body`` with the
+    latter."""
     from gatekeeper.probe.requests_mix import load_mix
 
     if (path is None) == (not endpoints):
         raise InvalidInputError("give exactly one of --mix or --endpoint")
     if path is None:
-        return endpoint_mix(endpoints), "--endpoint " + " ".join(endpoints)
+        shown = " ".join(["--endpoint", *endpoints, *(["--body", str(body)] if body else [])])
+        return endpoint_mix(endpoints, request_body(body, engine)), shown
+    if body is not None:
+        raise InvalidInputError("--body: applies to --endpoint only (each --mix line carries "
+                                "its own payload)")
     try:
         return load_mix(path), str(path)
     except ValidationError as exc:
@@ -291,18 +447,57 @@ def request_mix(path: Path | None, endpoints: Sequence[str]) -> tuple[RequestMix
         raise
 
 
-def endpoint_mix(specs: Sequence[str]) -> RequestMix:
-    """One GET request per ``NAME[=PATH]``, equal weights."""
-    from gatekeeper.probe.requests_mix import MixRequest, RequestMix
+def request_body(path: Path | None, engine: str) -> bytes | None:
+    """The bytes of ``--body`` (None without it)."""
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"--body: cannot read {path}: {exc.strerror or exc}") from None
+    if engine == "locust":
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"--body: {path} is not UTF-8 text, and --engine locust "
+                                    "sends text bodies only") from None
+    return data
 
-    requests = []
-    for spec in specs:
-        name, _, path = spec.partition("=")
-        path = path or f"/{name}"
-        if not name or not path.startswith("/") or path.startswith("//"):
-            raise InvalidInputError(f"--endpoint: {spec!r} is not NAME or NAME=/PATH")
-        requests.append(MixRequest(name, "GET", path, None))
-    return RequestMix(tuple(requests))
+
+def endpoint_mix(specs: Sequence[str], body: bytes | None = None) -> RequestMix:
+    """One request per ``--endpoint``, equal weights; ``body`` goes with those whose method
+    carries one."""
+    from gatekeeper.probe.requests_mix import RequestMix
+
+    requests = tuple(endpoint_request(spec, body) for spec in specs)
+    if body is not None and all(r.body is None for r in requests):
+        raise InvalidInputError("--body: no --endpoint sends a body; declare one as "
+                                "NAME=POST:/PATH")
+    return RequestMix(requests)
+
+
+def endpoint_request(spec: str, body: bytes | None) -> MixRequest:
+    """``NAME``, ``NAME=/PATH`` or ``NAME=METHOD:/PATH`` as a request (GET, /NAME by default)."""
+    from gatekeeper.probe.requests_mix import (
+        BODY_METHODS,
+        METHODS,
+        MixRequest,
+        body_content_type,
+        has_control,
+    )
+
+    match = ENDPOINT.match(spec)
+    name = match["name"] if match else ""
+    method = ((match and match["method"]) or "GET").upper()
+    path = (match and match["path"]) or f"/{name}"
+    if (not match or method not in METHODS or not path.startswith("/") or path.startswith("//")
+            or has_control(spec)):
+        raise InvalidInputError(f"--endpoint: {spec!r} is not NAME, NAME=/PATH or "
+                                f"NAME=METHOD:/PATH (METHOD: {', '.join(METHODS)})")
+    sent = body if method in BODY_METHODS else None
+    if sent is None:
+        return MixRequest(name, method, path, None)
+    return MixRequest(name, method, path, sent, content_type=body_content_type(sent))
 
 
 def schedule_spec(kind: str, rate: float | None, rate_to: float | None, steps: str | None,
@@ -319,21 +514,38 @@ def schedule_spec(kind: str, rate: float | None, rate_to: float | None, steps: s
         phases = parse_steps(steps or "")
         return ScheduleSpec("steps", sum(d for d, _ in phases), phases=phases)
     if kind == "replay":
-        stamps = [r.timestamp or 0.0 for r in mix.requests]
-        # Just past the last arrival, so the engine's duration bound keeps it.
-        return ScheduleSpec("replay", max(stamps) - min(stamps) + 0.001)
+        return replay_spec(mix, rate)
     check_rates(kind, rate or 0.0, rate_to)
     return ScheduleSpec(cast("ScheduleKind", kind), duration_s, rate, rate_to)
 
 
+def replay_spec(mix: RequestMix, rate: float | None) -> ScheduleSpec:
+    """The trace's own timing, or (``--rate``) time-scaled to that mean rate."""
+    from gatekeeper.probe.schedule import ScheduleSpec, recorded_rate
+
+    stamps = [r.timestamp or 0.0 for r in mix.requests]
+    span = max(stamps) - min(stamps)
+    if rate is not None:
+        check_rates("replay", rate, None)
+        recorded = recorded_rate(stamps)
+        if recorded is None:
+            raise InvalidInputError("--rate: the trace's arrivals all share one timestamp: "
+                                    "it has no rate to scale")
+        span *= recorded / rate
+    # Just past the last arrival, so the engine's duration bound keeps it.
+    return ScheduleSpec("replay", span + 0.001, rate)
+
+
 def refuse_flags(kind: str, **given: object) -> None:
-    """A flag the schedule needs is required; one it ignores is refused (no silent no-op)."""
-    wanted = {"rate": kind in RATED, "rate_to": kind == "ramp", "steps": kind == "steps"}
+    """A flag the schedule needs is required; one it ignores is refused (no silent no-op);
+    ``--rate`` is optional with replay (it time-scales the trace)."""
+    wanted = {"rate": kind in RATED or (None if kind == "replay" else False),
+              "rate_to": kind == "ramp", "steps": kind == "steps"}
     for name, needed in wanted.items():
         flag = "--" + name.replace("_", "-")
         if needed and given[name] is None:
             raise InvalidInputError(f"{flag} is required with --schedule {kind}")
-        if not needed and given[name] is not None:
+        if needed is False and given[name] is not None:
             raise InvalidInputError(f"{flag} has no meaning with --schedule {kind}")
 
 

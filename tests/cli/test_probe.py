@@ -58,7 +58,7 @@ milestones:
       - {{id: latency-predict, kind: latency, category: latency, owner: platform,
           endpoint: predict, source: probe, p95_ms: {p95_ms}, p99_ms: 500, min_samples: 100}}
       - {{id: cost, kind: cost, category: cost, owner: platform, source: probe,
-          budget_per_1k: 1.0, bytes_per_request_metric: response_bytes}}
+          price_at: offered, budget_per_1k: 1.0, bytes_per_request_metric: response_bytes}}
       - {{id: errors, kind: metric_threshold, category: latency, owner: platform,
           source: probe, key: error_rate, max: 0.01}}
   - id: pilot
@@ -130,12 +130,23 @@ def test_probe_logs_links_and_gates_the_serve_milestone(
     assert f"wrote {out}/: result.json, latency.png, percentiles.png, report.html" in lines
 
     client = mlflow_client(tracking_uri)
-    run_id = client.get_model_version("fraud", version).tags["gatekeeper.probe.run_id"]
-    assert lines[-1] == (f"mlflow: run {run_id} (experiment 0); fraud version {version} "
-                         "tagged gatekeeper.probe.run_id")
+    run_id = json.loads((out / "result.json").read_text())["mlflow"]["run_id"]
+    tags = client.get_model_version("fraud", version).tags
+    if held:
+        assert lines[-1] == (f"mlflow: run {run_id} (experiment 0, profile steady); fraud "
+                             f"version {version} tagged gatekeeper.probe.steady.run_id and "
+                             "gatekeeper.probe.run_id")
+        assert tags["gatekeeper.probe.run_id"] == tags["gatekeeper.probe.steady.run_id"] == run_id
+    else:  # an unusable run is logged, never linked
+        assert lines[-1] == (f"mlflow: run {run_id} (experiment 0, profile steady); fraud "
+                             f"version {version} NOT tagged (evidence not usable): "
+                             "gatekeeper.probe.steady.run_id stays unset")
+        assert not any(tag.startswith("gatekeeper.probe.") for tag in tags)
     logged = client.get_run(run_id)
     assert logged.data.tags["gatekeeper.probe.target"] == url
+    assert logged.data.tags["gatekeeper.probe.profile"] == "steady"
     assert logged.data.metrics["probe.held_target_rate"] == (1.0 if held else 0.0)
+    assert logged.data.metrics["probe.usable"] == (1.0 if held else 0.0)
     assert logged.data.metrics["latency.predict.samples"] == 150
     assert 5.0 <= logged.data.metrics["latency.predict.p50_ms"] < 50
     assert {a.path for a in client.list_artifacts(run_id)} == {
@@ -199,8 +210,10 @@ def test_rate_not_held_exits_1_and_is_logged_as_not_held(
     assert out[4].startswith("  predict: target rate NOT held (")
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert (result["usable"], result["exit_code"], result["held_target_rate"]) == (False, 1, False)
-    run_id = mlflow_client(tracking_uri).get_model_version("fraud", version).tags[
-        "gatekeeper.probe.run_id"]
+    run_id = result["mlflow"]["run_id"]
+    assert (result["mlflow"]["linked"], result["mlflow"]["kept"]) == (False, None)
+    assert "gatekeeper.probe.run_id" not in mlflow_client(tracking_uri).get_model_version(
+        "fraud", version).tags
     assert mlflow_client(tracking_uri).get_run(run_id).data.metrics[
         "probe.held_target_rate"] == 0.0
 

@@ -218,16 +218,18 @@ def test_engine_locust_runs_the_plan_on_locust_workers(
      "give one of --import-k6 or --import-locust, not both"),
     (["http://127.0.0.1:1", "--endpoint", "a", "--rate", "5", "--target-rps", "5"],
      "--target-rps needs --import-k6 or --import-locust"),
-    (["http://127.0.0.1:1", "--endpoint", "a", "--rate", "5", "--slo-p99-ms", "5"],
-     "--slo-p99-ms: needs --find-capacity or --cache-proof"),
+    (["http://127.0.0.1:1", "--endpoint", "a", "--rate", "5", "--max-rate", "50"],
+     "--max-rate: needs --find-capacity or --cache-proof"),
     (["http://127.0.0.1:1", "--endpoint", "a", "--rate", "5", "--find-capacity"],
      "--find-capacity needs --slo-p99-ms, a positive number"),
     (["http://127.0.0.1:1", "--endpoint", "a", "--rate", "5", "--find-capacity",
       "--cache-proof", "--slo-p99-ms", "5"],
      "give one of --find-capacity or --cache-proof, not both"),
-    (["http://127.0.0.1:1", "--endpoint", "a", "--rate", "5", "--find-capacity",
-      "--slo-p99-ms", "5", "--cost-model", "c.yaml", "--playbook", "p.yaml"],
-     "give one of --cost-model or --playbook, not both"),
+    (["http://127.0.0.1:1", "--endpoint", "a", "--rate", "5", "--milestone", "serve"],
+     "--milestone: needs --playbook"),
+    (["http://127.0.0.1:1", "--endpoint", "a", "--rate", "5", "--profile", "Steady Run"],
+     "--profile: 'Steady Run' is not a profile name (lower-case letters, digits, '-' and "
+     "'_')"),
     (["http://127.0.0.1:1", "--endpoint", "a", "--rate", "5", "--find-capacity",
       "--slo-p99-ms", "5", "--engine", "locust"],
      "--find-capacity: runs fixed-rate steps on the built-in engine; drop --engine and "
@@ -247,7 +249,7 @@ def test_bad_combinations_name_the_flags(args: list[str], message: str,
 
 def test_new_flags_read_their_environment_variables(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("GATEKEEPER_SLO_P99_MS", "5")
+    monkeypatch.setenv("GATEKEEPER_MAX_RATE", "50")
     assert probe("http://127.0.0.1:1", "--endpoint", "a", "--rate", "5") == 2
     assert capsys.readouterr().err.splitlines()[0] == (
-        "gatekeeper: error: --slo-p99-ms: needs --find-capacity or --cache-proof")
+        "gatekeeper: error: --max-rate: needs --find-capacity or --cache-proof")

@@ -27,9 +27,7 @@ def summary_lines(outcome: ProbeOutcome) -> list[str]:
         lines.append(f"wrote {outcome.files[0].parent}/: "
                      + ", ".join(f.name for f in outcome.files))
     if outcome.logged:
-        logged = outcome.logged
-        lines.append(f"mlflow: run {logged.run_id} (experiment {logged.experiment_id}); "
-                     f"{logged.model} version {logged.version} tagged gatekeeper.probe.run_id")
+        lines.append(outcome.logged.summary())
     return lines
 
 
