@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from gatekeeper.pipeline import Adapters
+
+if TYPE_CHECKING:
+    from gatekeeper.act.attest import Attestor, Tagger
 
 
 def mlflow_adapters(tracking_uri: str | None, audit_log: Path) -> Adapters:
@@ -17,9 +21,24 @@ def mlflow_adapters(tracking_uri: str | None, audit_log: Path) -> Adapters:
     from gatekeeper.record import current_identity, open_store
 
     uri = tracking_uri or default_tracking_uri()
+    registry = MlflowRegistry(uri)
     return Adapters(source=MlflowSource(uri), audit=open_store(audit_log),
-                    registry=MlflowRegistry(uri), identity=current_identity(os.environ),
-                    registry_url=web_address(uri))
+                    registry=registry, identity=current_identity(os.environ),
+                    registry_url=web_address(uri), attestor=attestor(registry.set_tags))
+
+
+def attestor(tag: Tagger) -> Attestor | None:
+    """Signs decisions onto versions with ``GATEKEEPER_SIGNING_KEY`` (docs/attestations.md);
+    None when it is unset or empty. A key that cannot be read is invalid input (exit 2)."""
+    from gatekeeper.act.attest import Attestor
+    from gatekeeper.errors import InvalidInputError
+    from gatekeeper.record.signing import SIGNING_KEY_VARIABLE, BadKeyError, signer_from_env
+
+    try:
+        signer = signer_from_env(os.environ)
+    except BadKeyError as exc:
+        raise InvalidInputError(f"{SIGNING_KEY_VARIABLE}: {exc}") from None
+    return Attestor(signer, tag) if signer is not None else None
 
 
 def web_address(uri: str) -> str | None:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gatekeeper import __version__
 from gatekeeper.decide.approvals import (
@@ -24,7 +24,7 @@ from gatekeeper.decide.approvals import (
     approvals_result,
     promoter_problem,
 )
-from gatekeeper.decide.checks import Prior, decide_checks, short
+from gatekeeper.decide.checks import Prior, decide_checks, record_where, short
 from gatekeeper.decide.integrity import BaselineAlias, baseline_alias_result, lineage_result
 from gatekeeper.decide.result import (
     AuditRef,
@@ -41,6 +41,13 @@ from gatekeeper.decide.result import (
 from gatekeeper.decide.waivers import Scope, apply_waivers
 from gatekeeper.errors import InfrastructureError, InvalidInputError
 from gatekeeper.evaluate.milestone import evaluate_milestone, evidence_request
+from gatekeeper.evidence.attestations import (
+    Attestation,
+    VersionTags,
+    read_attestations,
+    refusals,
+    with_attested,
+)
 from gatekeeper.evidence.external import with_external
 from gatekeeper.evidence.github_reviews import ReviewSource
 from gatekeeper.evidence.gitinfo import playbook_commit
@@ -60,6 +67,7 @@ from gatekeeper.load.policy import (
     load_policies,
     protected_aliases,
     required_approvals,
+    trusted_keys,
 )
 from gatekeeper.load.waivers import load_waivers
 from gatekeeper.record import (
@@ -75,6 +83,9 @@ from gatekeeper.record import (
 )
 from gatekeeper.record.records import APPROVAL, DECISION, checks_evidence, evidence_digest
 from gatekeeper.record.standing import latest_promotions, promoted_version
+
+if TYPE_CHECKING:
+    from gatekeeper.act.attest import Attestor
 
 #: A decision stamped later than now by more than this is refused (clocks of CI runners
 #: disagree a little; a record from the future is forged or from a broken clock).
@@ -107,6 +118,9 @@ class Adapters:
     identity: Identity
     #: The registry's web address for links in reports (no credentials), when it has one.
     registry_url: str | None = None
+    #: Signs each recorded decision onto the version as an attestation (docs/attestations.md);
+    #: None when no signing key is configured.
+    attestor: Attestor | None = None
 
 
 @dataclass(frozen=True)
@@ -144,10 +158,20 @@ def load_for(request: GateRequest, policies: Sequence[LoadedPolicy] | None = Non
 
 
 def priors(loaded: LoadedPlaybook, milestone: Milestone,
-           records: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Prior]:
-    """The earlier milestones' latest decisions, with the digest each must carry."""
-    return {m.id: Prior(records.get(m.id), loaded.milestone_digest(m.id))
+           records: Mapping[str, Mapping[str, Any] | None],
+           notes: Mapping[str, str] | None = None) -> dict[str, Prior]:
+    """The earlier milestones' latest decisions, with the digest each must carry (and why an
+    attestation tag did not stand in for a missing record, in ``notes``)."""
+    return {m.id: Prior(records.get(m.id), loaded.milestone_digest(m.id),
+                        (notes or {}).get(m.id))
             for m in loaded.playbook.earlier(milestone.id)}
+
+
+def attestations(candidate: VersionEvidence, policies: Sequence[LoadedPolicy]
+                 ) -> dict[str, Attestation]:
+    """The version's attestation tags, verified against the keys the policies trust."""
+    return read_attestations(VersionTags(candidate.name, candidate.version, candidate.run_id,
+                                         candidate.version_tags), trusted_keys(policies))
 
 
 def history(loaded: LoadedPlaybook,
@@ -176,9 +200,11 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     evidence = with_scans(evidence, wanted.scans, source)
     candidate = evidence.candidate
     every = [m.id for m in loaded.playbook.milestones]
-    found = audit.latest_decisions(request.model, version, candidate.run_id, every)
+    attested = attestations(candidate, policies)
+    found = with_attested(audit.latest_decisions(request.model, version, candidate.run_id,
+                                                 every), attested)
     checks = decide_checks(loaded, milestone, evaluate_milestone(milestone, evidence),
-                           priors(loaded, milestone, found))
+                           priors(loaded, milestone, found, refusals(attested)))
     checks += policy_results(request.playbook, loaded, milestone, evidence, policies, audit)
     waived = None
     if request.waivers is not None:
@@ -201,6 +227,8 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
         result = result.with_audit(session.append(decision_entry(result, adapters.identity)))
         for entry in waiver_use_entries(result, adapters.identity):
             session.append(entry)
+        if adapters.attestor is not None:  # before the alias moves: never an unattested pass
+            adapters.attestor.attest(result)
         if request.promote and result.decision is Decision.PASS:
             result = promote(result, milestone, adapters, session)
     return result
@@ -334,42 +362,70 @@ def run_promote(request: GateRequest, adapters: Adapters, max_age: timedelta,
     under the same milestone definition, after every earlier milestone passed; otherwise
     refuse and record the refusal. All of it under one hold of the audit store."""
     source, identity = adapters.source, adapters.identity
-    loaded, milestone = load_for(request)
+    policies = load_policies(request.policies)
+    loaded, milestone = load_for(request, policies)
     version = source.resolve_version(request.model, request.version, request.alias)
     candidate = source.collect(request.model, version, EvidenceRequest()).candidate
+    attested = attestations(candidate, policies)
     model = ModelRef(candidate.name, candidate.version, candidate.run_id, candidate.source)
     playbook = playbook_ref(request, loaded, milestone)
     wanted = [milestone.id, *(m.id for m in loaded.playbook.earlier(milestone.id))]
     with adapters.audit.session() as session:
-        found = session.latest_decisions(request.model, version, candidate.run_id, wanted)
+        found = with_attested(session.latest_decisions(request.model, version,
+                                                       candidate.run_id, wanted), attested)
+        notes = refusals(attested)
         decision = found[milestone.id]
-        reason = refusal(decision, playbook.milestone_digest, max_age, now, milestone.id)
+        reason = refusal(decision, playbook.milestone_digest, max_age, now, milestone.id,
+                         notes.get(milestone.id))
         if reason is None and decision is not None:
             reason = promoter_problem(decision, identity.actor)
         if reason is None:
-            reason = next((p for m, prior in priors(loaded, milestone, found).items()
+            reason = next((p for m, prior in priors(loaded, milestone, found, notes).items()
                            if (p := prior.problem(m)) is not None), None)
         if reason is not None:
             session.append(refusal_entry(model, milestone.id, playbook, reason, identity,
                                          alias=milestone.alias))
             return PromotionOutcome(None, reason)
         assert decision is not None
-        ref = AuditRef(adapters.audit.location, int(decision["seq"]), str(decision["hash"]))
+        ref = decision_ref(decision, adapters.audit.location)
         tags = promotion_tags(milestone.id, playbook, ref.hash)
         with moved_alias(adapters.registry, request.model, version, milestone.alias,
                          tags) as promotion:
-            session.append(recorded_promotion_entry(model, milestone.id, playbook, promotion,
-                                                    ref, identity, now=now, max_age=max_age))
+            entry = recorded_promotion_entry(model, milestone.id, playbook, promotion, ref,
+                                             identity, now=now, max_age=max_age)
+            session.append({**entry, **attested_by(decision)})
     return PromotionOutcome(promotion, "recorded pass", ref.hash)
 
 
+def decision_ref(decision: Mapping[str, Any], location: str) -> AuditRef:
+    """Where the decision a promotion relies on is recorded: this store, or for a verified
+    attestation the store of the job that made it (as the attestation names it)."""
+    attestation = decision.get("attestation")
+    if isinstance(attestation, Mapping):
+        audit = attestation.get("audit") or {}
+        return AuditRef(str(audit.get("log")), int(audit.get("seq") or 0), str(audit.get("hash")))
+    return AuditRef(location, int(decision["seq"]), str(decision["hash"]))
+
+
+def attested_by(decision: Mapping[str, Any]) -> dict[str, Any]:
+    """The promotion record's ``attestation`` (tag, signer's key id and name) when the
+    decision it relies on came from a verified attestation; empty otherwise."""
+    attestation = decision.get("attestation")
+    if not isinstance(attestation, Mapping):
+        return {}
+    return {"attestation": {k: attestation.get(k) for k in ("tag", "ref", "key_id", "signer",
+                                                            "evidence_digest")}}
+
+
 def refusal(decision: Mapping[str, Any] | None, digest: str | None, max_age: timedelta,
-            now: datetime, milestone: str) -> str | None:
-    """Why the latest decision for the milestone cannot promote, or None when it can."""
+            now: datetime, milestone: str, note: str | None = None) -> str | None:
+    """Why the latest decision for the milestone cannot promote, or None when it can
+    (``note``: why an attestation tag for it did not count, said when there is no record)."""
     if decision is None:
+        why = f" ({note})" if note else ""
         return (f"no passing decision for milestone '{milestone}' of this version in the audit "
-                "log; run `gatekeeper check` first")
-    where = f"record {decision.get('seq')}, {decision.get('recorded_at')}"
+                f"log{why}; run `gatekeeper check` first")
+    where = f"{record_where(decision)}, {decision.get('recorded_at')}"
     if decision.get("decision") != "pass":
         return (f"the latest decision for milestone '{milestone}' is "
                 f"{decision.get('decision')} ({where}); a newer block overrides an older pass")

@@ -67,6 +67,15 @@ class MlflowRegistry:
                              f"promoting {name} version {version} to alias {alias!r} did not "
                              "finish, so the alias may or may not have moved")
 
+    def set_tags(self, name: str, version: str, tags: Mapping[str, str]) -> None:
+        """Tag ``version`` with ``tags`` (an attestation), within the deadline; PromotionError
+        (exit 3) when the registry refuses or fails."""
+        def write() -> None:
+            with self._client() as client:
+                self._write_tags(client, name, version, tags, "")
+
+        self._bounded(write, PromotionError, f"tagging {name} version {version} did not finish")
+
     def _bounded(self, call: Callable[[], T],
                  error: type[InfrastructureError] = EvidenceSourceError, context: str = "") -> T:
         return call_registry(self.tracking_uri, self.deadline, call, error, context)
@@ -94,8 +103,8 @@ class MlflowRegistry:
         return None if version is None else str(version)
 
     def _write_tags(self, client: MlflowClient, name: str, version: str,
-                    tags: Mapping[str, str]) -> None:
-        context = f"could not tag {name} version {version}; alias not moved"
+                    tags: Mapping[str, str], then: str = "; alias not moved") -> None:
+        context = f"could not tag {name} version {version}{then}"
         with registry_errors(self.tracking_uri, PromotionError, context):
             for key, value in sorted(tags.items()):
                 client.set_model_version_tag(name, version, key, value)

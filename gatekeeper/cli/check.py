@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from gatekeeper.evidence.github_reviews import ReviewSource
 
 PLAYBOOK = click.Path(path_type=Path, dir_okay=False)
+NOTE = "gatekeeper: note: "
 
 
 @click.command("check")
@@ -57,6 +58,7 @@ def check_command(playbook: Path, model: str, version: str | None, alias: str | 
                   tracking_uri: str | None, audit_log: Path, outputs: Sequence[str],
                   publish: PublishFlags) -> int:
     """Evaluate one milestone of PLAYBOOK for one model version; record and print the verdict."""
+    from gatekeeper.act.attest import NO_KEY_NOTE
     from gatekeeper.act.publish.interface import PublishContext
     from gatekeeper.adapters import mlflow_adapters
     from gatekeeper.cli.outputs import parse_outputs, write_outputs
@@ -71,9 +73,12 @@ def check_command(playbook: Path, model: str, version: str | None, alias: str | 
                           reviews=pull_reviews(github_pr, publish))
     publishing = publish.open(PublishContext(model, milestone))
     with announced(publishing):  # pending now; error if no verdict is reached
-        result = run_gate(request, mlflow_adapters(tracking_uri, audit_log))
+        adapters = mlflow_adapters(tracking_uri, audit_log)
+        result = run_gate(request, adapters)
     for line in warnings(result.waivers):
         click.echo(WARNING + redact_secrets(line), err=True)
+    if adapters.attestor is None:
+        click.echo(NOTE + NO_KEY_NOTE, err=True)
     write_outputs(result, targets)  # the verdict's files first: publishing never delays them
     return published(publishing, result, int(result.exit_code), publish.require)
 

@@ -21,17 +21,21 @@ PREREQUISITE_ID = "gatekeeper.earlier-milestones"
 @dataclass(frozen=True)
 class Prior:
     """What the audit store holds for one earlier milestone: its latest decision record for
-    this version (None: never gated) and the digest a pass must carry to count now."""
+    this version (None: never gated; a verified attestation stands in for a record the store
+    does not have, docs/attestations.md) and the digest a pass must carry to count now.
+    ``note`` says why an attestation tag for it did not count, when one did not."""
 
     record: Mapping[str, Any] | None
     digest: str
+    note: str | None = None
 
     def problem(self, milestone: str) -> str | None:
         """Why this milestone does not count as passed, or None when it does."""
         record = self.record
         if record is None:
-            return f"'{milestone}' has no decision for this version in the audit log"
-        where = f"record {record.get('seq')}"
+            note = f"; {self.note}" if self.note else ""
+            return f"'{milestone}' has no decision for this version in the audit log{note}"
+        where = record_where(record)
         if record.get("decision") != "pass":
             return f"the latest decision for '{milestone}' is {record.get('decision')} ({where})"
         recorded = (record.get("playbook") or {}).get("milestone_digest")
@@ -40,6 +44,24 @@ class Prior:
                     f"{short(recorded)}, not this playbook's {short(self.digest)} (its checks, "
                     "thresholds or policies differ)")
         return None
+
+    @property
+    def ref(self) -> str:
+        """Where the decision is: ``audit:<hash>``, or the attestation tag it came from."""
+        record = self.record or {}
+        attestation = record.get("attestation")
+        if isinstance(attestation, Mapping) and attestation.get("ref"):
+            return f"attestation:{attestation['ref']}"
+        return f"audit:{record.get('hash')}"
+
+
+def record_where(record: Mapping[str, Any]) -> str:
+    """``record 4``, or ``attestation gatekeeper.attestation.poc signed by ci-release`` for a
+    decision known from a verified attestation."""
+    attestation = record.get("attestation")
+    if isinstance(attestation, Mapping):
+        return f"attestation {attestation.get('tag')} signed by {attestation.get('signer')}"
+    return f"record {record.get('seq')}"
 
 
 def short(digest: object) -> str:
@@ -81,9 +103,10 @@ def prerequisite_result(priors: Mapping[str, Prior], loaded: LoadedPlaybook,
     found = {m: str(prior.record.get("hash")) for m, prior in priors.items()
              if prior.record is not None and prior.problem(m) is None}
     if missing:
-        problems.insert(0, f"earlier milestone{'s' if len(missing) > 1 else ''} "
+        notes = [n for m in missing if (n := priors[m].note)]
+        problems[:0] = [f"earlier milestone{'s' if len(missing) > 1 else ''} "
                         f"{', '.join(missing)} not passed for this version (no passing "
-                        "decision in the audit log)")
+                        "decision in the audit log)", *notes]
     if problems:
         status, message = Status.FAIL, "; ".join(problems)
     else:
@@ -92,7 +115,7 @@ def prerequisite_result(priors: Mapping[str, Prior], loaded: LoadedPlaybook,
         id=PREREQUISITE_ID, kind="prerequisite", category=Category.GOVERNANCE, status=status,
         blocking=True, message=message, observed=found,
         threshold={m: prior.digest for m, prior in priors.items()},
-        evidence={m: f"audit:{h}" for m, h in found.items()},
+        evidence={m: priors[m].ref for m in found},
         location=loaded.location(milestone.id, ""),
         remedy=remedy(status, found, None, {}, "prerequisite"),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.evidence.mlflow_env import (
@@ -47,10 +47,12 @@ def latest_version(tracking_uri: str, name: str, deadline: RegistryDeadline | No
 
 @dataclass(frozen=True)
 class RegisteredVersion:
-    """One version of a registered model: its number and the run it was registered from."""
+    """One version of a registered model: its number, the run it was registered from, and its
+    tags (where its attestations are, docs/attestations.md)."""
 
     version: str
     run_id: str | None
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ def model_aliases(tracking_uri: str, name: str, deadline: RegistryDeadline | Non
             model = get_registered_model(client, tracking_uri, name)
             quote = "'" if "'" not in name else '"'
             found = client.search_model_versions(filter_string=f"name = {quote}{name}{quote}")
-        versions = sorted((RegisteredVersion(str(v.version), v.run_id or None) for v in found
+        versions = sorted((RegisteredVersion(str(v.version), v.run_id or None,
+                                             dict(v.tags or {})) for v in found
                            if _NUMBER.fullmatch(str(v.version))), key=lambda v: int(v.version))
         aliases = {str(a): str(v) for a, v in model.aliases.items()}
         return ModelAliases(str(model.name), tuple(versions), aliases)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pydantic
 import rfc8785
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from gatekeeper.errors import InvalidInputError, Problem, ValidationError
 from gatekeeper.evaluate.interface import Category
@@ -33,6 +33,7 @@ from gatekeeper.load.governance import GovernanceRules
 from gatekeeper.load.model import Milestone, Playbook, Stage
 from gatekeeper.load.strict import Strict
 from gatekeeper.load.yamlsrc import Document, Loc, pydantic_problems, read_document
+from gatekeeper.record.approval import BadKeyError, parse_public_key
 
 YAML_SUFFIXES = (".yaml", ".yml")
 #: Where ``check`` and ``promote`` look for policies when --policies is not given.
@@ -113,6 +114,32 @@ class ApprovalRules(Strict):
         return self
 
 
+class TrustedKey(Strict):
+    """A public key whose signed attestations a later job accepts (docs/attestations.md)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", description="Who or what holds "
+                    "the private key, e.g. ci-release (shown when an attestation counts).")
+    public_key: str = Field(description="Ed25519 public key: PEM, ssh-ed25519, or the base64 "
+                            "of its 32 bytes (`gatekeeper keys generate` prints it).")
+
+    @field_validator("public_key")
+    @classmethod
+    def _check_key(cls, value: str) -> str:
+        try:
+            parse_public_key(value)
+        except BadKeyError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class AttestationRules(Strict):
+    """Whose signed attestations (MLflow version tags) count as recorded decisions when the
+    audit store has none: a CI job in a fresh workspace (docs/attestations.md)."""
+
+    trusted_keys: tuple[TrustedKey, ...] = Field(
+        min_length=1, description="Public keys whose attestations count.")
+
+
 class Policy(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str = ""
@@ -137,11 +164,14 @@ class Policy(Strict):
     approvals: ApprovalRules | None = Field(
         default=None, description="Signed approvals: roles, their members and keys, and how "
         "many roles each stage needs.")
+    attestations: AttestationRules | None = Field(
+        default=None, description="Trusted keys: a verified attestation on the model version "
+        "counts as a recorded decision where the audit store has none.")
 
 
 #: Policy keys added after policies were in use; see ``LoadedPolicy.digest``.
 LATER_SECTIONS = frozenset({"waivers", "protected_aliases", "block_on_moved_baseline",
-                            "lineage", "data_governance", "approvals"})
+                            "lineage", "data_governance", "approvals", "attestations"})
 
 
 @dataclass(frozen=True)
@@ -268,6 +298,12 @@ def governance_rules(policies: Sequence[LoadedPolicy]) -> list[GovernanceRules]:
 def lineage_rules(policies: Sequence[LoadedPolicy]) -> dict[str, tuple[str, ...]]:
     """Each policy with a ``lineage`` section → the branches it names (every one must hold)."""
     return {p.policy.id: p.policy.lineage.branches for p in policies if p.policy.lineage}
+
+
+def trusted_keys(policies: Sequence[LoadedPolicy]) -> tuple[TrustedKey, ...]:
+    """Every key some policy's ``attestations`` section trusts."""
+    return tuple(k for p in policies if p.policy.attestations
+                 for k in p.policy.attestations.trusted_keys)
 
 
 def _approval_problems(loaded: LoadedPolicy, milestone: Milestone, doc: Document,
