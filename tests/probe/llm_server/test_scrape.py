@@ -30,7 +30,7 @@ def metrics_server(pages: Sequence[str]) -> Iterator[tuple[str, list[int]]]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             if self.path != "/metrics":
                 self.send_error(404)
                 return
@@ -92,14 +92,14 @@ def test_a_watch_reads_the_window_and_sees_the_queue_grow() -> None:
 
 
 def test_an_unreadable_metrics_page_is_one_line_naming_the_url() -> None:
-    with metrics_server(["vllm:x{ 1\n"]) as (url, _):
-        with pytest.raises(ScrapeError, match=r"^--server-metrics: http://127\.0\.0\.1:\d+/"
-                           r"metrics is not Prometheus text: line 1: bad label at column 9$"):
-            ServerWatch(url).start()
+    bad = r"^--server-metrics: http://127\.0\.0\.1:\d+/metrics is not Prometheus text: line 1: "
+    with metrics_server(["vllm:x{ 1\n"]) as (url, _), \
+            pytest.raises(ScrapeError, match=bad + "bad label at column 9$"):
+        ServerWatch(url).start()
     refused = f"http://127.0.0.1:{free_port()}/metrics"
-    with pytest.raises(ScrapeError, match="^--server-metrics: cannot read http"):
+    with pytest.raises(ScrapeError, match=r"^--server-metrics: cannot read http"):
         ServerWatch(refused).start()
-    with pytest.raises(InvalidInputError, match="not an http:// or https:// URL"):
+    with pytest.raises(InvalidInputError, match=r"not an http:// or https:// URL"):
         check_metrics_url("file:///etc/passwd")
 
 
