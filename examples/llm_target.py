@@ -216,14 +216,16 @@ class LlmTarget:
 
     # -- the APIs ----------------------------------------------------------------------------
     async def chat(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         body = await request.json()
         prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
-        return await self.openai(request, body, prompt, "openai-chat")
+        return await self.openai(request, body, self.arrive("openai-chat", prompt, arrived))
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         body = await request.json()
-        return await self.openai(request, body, str(body.get("prompt", "")),
-                                 "openai-completions")
+        return await self.openai(request, body, self.arrive("openai-completions",
+                                                            str(body.get("prompt", "")), arrived))
 
     async def models(self, _request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [
@@ -232,9 +234,9 @@ class LlmTarget:
     async def ready(self, _request: web.Request) -> web.Response:
         return web.Response(status=200)
 
-    async def openai(self, request: web.Request, body: dict[str, Any], prompt: str, api: str
+    async def openai(self, request: web.Request, body: dict[str, Any], served: Served
                      ) -> web.StreamResponse:
-        served = self.arrive(api, prompt)
+        api = served.api
         max_tokens = int(body.get("max_tokens") or 16)
         chat = api == "openai-chat"
         ident = f"{'chatcmpl' if chat else 'cmpl'}-{served.number}"
@@ -265,16 +267,18 @@ class LlmTarget:
         return response
 
     async def generate(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         body = await request.json()
-        served = self.arrive("kserve-v2", str(body.get("text_input", "")))
+        served = self.arrive("kserve-v2", str(body.get("text_input", "")), arrived)
         words = [w async for w, _ in self.generate_tokens(served, self.kserve_max(body))]
         self.finish(served)
         return web.json_response({"model_name": request.match_info["model"],
                                   "model_version": "1", "text_output": " ".join(words)})
 
     async def generate_stream(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         body = await request.json()
-        served = self.arrive("kserve-v2", str(body.get("text_input", "")))
+        served = self.arrive("kserve-v2", str(body.get("text_input", "")), arrived)
         response = await self.open_stream(request)
         async for words, kind in self.generate_chunks(served, self.kserve_max(body)):
             await self.send(response, served, len(words.split()), kind, {
@@ -290,10 +294,11 @@ class LlmTarget:
         return int(parameters.get("max_tokens") or body.get("max_tokens") or 16)
 
     # -- the law -----------------------------------------------------------------------------
-    def arrive(self, api: str, prompt: str) -> Served:
+    def arrive(self, api: str, prompt: str, arrived_s: float) -> Served:
+        """Record a request that arrived (its head read) at ``arrived_s``."""
         self._arrivals += 1
         words = prompt.split()
-        served = Served(self._arrivals, api, time.monotonic(), len(words))
+        served = Served(self._arrivals, api, arrived_s, len(words))
         served.cached_tokens = self._cache.lookup_and_add(words)
         self.served.append(served)
         return served

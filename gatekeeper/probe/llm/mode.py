@@ -5,7 +5,7 @@ beside the token metrics (:mod:`.metrics`), and the workload fingerprint in the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from gatekeeper.probe.engine import RunRecord, run_engine_loop
 from gatekeeper.probe.engines.builtin import mean_response_bytes, send_watched
@@ -19,10 +19,12 @@ from gatekeeper.probe.llm.metrics import (
     summary_lines,
 )
 from gatekeeper.probe.llm.protocols import APIS, ApiName
-from gatekeeper.probe.modes.interface import Measured, Sending
 from gatekeeper.probe.progress import Progress, Watch
 from gatekeeper.probe.report import EngineReport, HoldPolicy, build_report
 from gatekeeper.probe.timeline import build_timeline
+
+if TYPE_CHECKING:  # gatekeeper.probe.modes imports this module for its registry
+    from gatekeeper.probe.modes.interface import Measured, Sending
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class LlmRun:
 
 def measure_llm(request: LlmRun, url: str, progress: Progress) -> Measured:
     """The plan, streamed; the E2E report and the token metrics."""
+    from gatekeeper.probe.modes.interface import Measured
+
     s = request.sending
     engine = LlmEngine(url.rstrip("/"), s.limits, api=APIS[request.api])
     watch = Watch(progress, s.limits.max_duration_s)

@@ -1,0 +1,174 @@
+"""The streaming probe judged against the loopback target's law: what the server recorded
+(arrival, queue, stall, prefill, every chunk's send time and tokens) is the truth, and the
+probe's readings must agree with it within a few percent or a few milliseconds."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from examples.llm_target import Law, LlmTarget, Served
+from gatekeeper.probe.engine import Limits
+from gatekeeper.probe.llm.metrics import Slo
+from gatekeeper.probe.llm.mix import parse_llm_mix
+from gatekeeper.probe.llm.mode import LlmRun, measure_llm
+from gatekeeper.probe.llm.protocols import ApiName
+from gatekeeper.probe.modes.interface import Measured, Sending
+from gatekeeper.probe.progress import Snapshot
+from gatekeeper.probe.schedule import ScheduleSpec
+
+MAX_TOKENS = 16
+RATE, DURATION_S = 20.0, 3.0
+# Six distinct 60-token prompts: the first of each is prefilled in full, later ones hit the
+# prefix cache (48 tokens), so TTFT varies and the law has to be followed, not a constant.
+NO_SLO = Slo()
+LAW = Law(prefill_s_per_token=0.0005, decode_s=0.003, model="law-1")
+
+
+class Quiet:
+    def update(self, snapshot: Snapshot) -> None: ...
+
+    def finish(self, snapshot: Snapshot) -> None: ...
+
+    def step(self, text: str) -> None: ...
+
+
+def lines(max_tokens: int = MAX_TOKENS) -> list[str]:
+    return [json.dumps({"endpoint": "gen", "prompt_tokens": 60, "max_tokens": max_tokens,
+                        "sampling": {"temperature": 0}, "ignore_eos": True, "model": "law-1"})
+            for _ in range(6)]
+
+
+def probe(url: str, api: ApiName, slo: Slo = NO_SLO, max_tokens: int = MAX_TOKENS) -> Measured:
+    mix = parse_llm_mix(lines(max_tokens), "mix.jsonl", api)
+    sending = Sending(mix, "mix.jsonl", ScheduleSpec("fixed", DURATION_S, RATE), 0.0,
+                      Limits(max_duration_s=DURATION_S, timeout_s=10.0, connections=64), 0)
+    return measure_llm(LlmRun(sending, api, slo), url, Quiet())
+
+
+def endpoint(measured: Measured) -> dict[str, Any]:
+    [found] = measured.details["llm"]["endpoints"]
+    assert isinstance(found, dict)
+    return found
+
+
+def close(measured_ms: float, truth_ms: float, share: float = 0.05, floor_ms: float = 3.0
+          ) -> bool:
+    """Within ``share`` of the truth or ``floor_ms``, whichever is looser."""
+    return abs(measured_ms - truth_ms) <= max(share * truth_ms, floor_ms)
+
+
+def mean_ms(values: Sequence[float]) -> float:
+    return statistics.fmean(values) * 1000
+
+
+@pytest.mark.parametrize("api", ["openai-chat", "openai-completions", "kserve-v2"])
+def test_ttft_tpot_and_itl_agree_with_the_law(api: ApiName) -> None:
+    target = LlmTarget(LAW)
+    with target as url:
+        measured = probe(url, api)
+    served = target.served
+    e = endpoint(measured)
+    assert e["requests"] == e["ok"] == len(served) == 60
+    # The server's TTFT is from the request's arrival: the probe's actual-send TTFT.
+    truth_ttft = mean_ms([s.ttft_s for s in served])
+    assert close(e["service_ttft"]["mean_ms"], truth_ttft), (e["service_ttft"], truth_ttft)
+    # From the intended send time it can only be later (by the send lag), never earlier.
+    assert e["ttft"]["mean_ms"] >= e["service_ttft"]["mean_ms"]
+    assert close(e["ttft"]["mean_ms"], truth_ttft, floor_ms=5.0)
+    truth_tpot = mean_ms([s.tpot_s for s in served])
+    assert close(e["tpot"]["mean_ms"], truth_tpot, floor_ms=0.5), (e["tpot"], truth_tpot)
+    gaps = [g for s in served for g in s.gaps_s]
+    assert close(e["itl"]["p50_ms"], statistics.median(gaps) * 1000, floor_ms=0.5)
+    assert close(e["itl"]["mean_ms"], mean_ms(gaps), floor_ms=0.5)
+    assert e["tokens"]["output"] == 60 * MAX_TOKENS
+    assert e["itl_multi_token_share"] == 0.0 and e["usage"]["mismatches"] == 0
+    if api == "kserve-v2":  # no usage in the generate extension: tokens are chunks
+        assert e["usage"]["missing"] == 60
+        assert e["tokens"]["cached"] == 0
+    else:
+        assert e["usage"]["missing"] == 0
+        assert e["tokens"]["cached"] == sum(s.cached_tokens for s in served) > 0
+    assert measured.metrics["tokens.gen.output_total"] == 60 * MAX_TOKENS
+
+
+def test_the_role_only_first_chunk_is_not_the_first_token() -> None:
+    target = LlmTarget(LAW)
+    with target as url:
+        measured = probe(url, "openai-chat")
+    e = endpoint(measured)
+    role_sent = mean_ms([s.chunks[0].sent_s - s.arrival_s for s in target.served])
+    assert all(s.chunks[0].kind == "role" and s.chunks[0].tokens == 0 for s in target.served)
+    # The role chunk leaves at once; the first token only after queue, prefill and a decode
+    # step. Counting the role chunk would read TTFT as role_sent.
+    assert e["service_ttft"]["p50_ms"] > role_sent + 2.0
+    assert e["empty_chunks"] >= 60 * 2  # the role chunk and the finish/usage chunks
+
+
+def test_a_500_ms_stall_shows_in_ttft_p99_not_p50() -> None:
+    target = LlmTarget(Law(prefill_s_per_token=0.0002, decode_s=0.002, stall_every=10,
+                           stall_s=0.5))
+    with target as url:
+        measured = probe(url, "openai-chat")
+    stalled = [s for s in target.served if s.stall_s]
+    assert len(stalled) == 6
+    m = measured.metrics
+    assert m["ttft.gen.p99_ms"] >= 500
+    assert m["ttft.gen.p50_ms"] < 100
+    assert close(m["ttft.gen.p99_ms"], max(s.ttft_s for s in target.served) * 1000,
+                 floor_ms=5.0)
+
+
+def test_goodput_is_exact_when_half_the_requests_break_the_ttft_slo() -> None:
+    target = LlmTarget(Law(prefill_s_per_token=0.0002, decode_s=0.002, stall_every=2,
+                           stall_s=0.3))
+    with target as url:
+        measured = probe(url, "openai-chat", Slo(ttft_ms=150, tpot_ms=50))
+    e = endpoint(measured)
+    unstalled = sum(1 for s in target.served if not s.stall_s)
+    assert unstalled == 30 and e["requests"] == 60
+    assert e["goodput"]["good"] == unstalled
+    assert measured.metrics["goodput.gen_share"] == 0.5
+    assert measured.metrics["goodput.gen_rps"] == pytest.approx(30 / e["window_s"])
+    assert measured.details["llm"]["slo"] == {"ttft_ms": 150, "tpot_ms": 50, "e2e_ms": None}
+
+
+def test_multi_token_chunks_flag_itl_and_report_the_usage_mismatch() -> None:
+    target = LlmTarget(Law(prefill_s_per_token=0.0002, decode_s=0.002, tokens_per_chunk=2))
+    with target as url:
+        measured = probe(url, "openai-chat")
+    e = endpoint(measured)
+    assert e["usage"]["mismatches"] == 60
+    assert e["usage"]["examples"][0] == {"usage": MAX_TOKENS, "token_chunks": MAX_TOKENS // 2}
+    assert e["itl_multi_token_share"] == 1.0
+    assert e["tokens"]["output"] == 60 * MAX_TOKENS  # usage wins over the chunk count
+    truth_tpot = mean_ms([s.tpot_s for s in target.served])
+    assert close(e["tpot"]["mean_ms"], truth_tpot), (e["tpot"], truth_tpot)
+    assert any("usage and token chunks disagree on 60 of 60" in line for line in measured.lines)
+
+
+def test_a_server_whose_usage_is_wrong_is_reported() -> None:
+    target = LlmTarget(Law(prefill_s_per_token=0.0002, decode_s=0.002, usage_offset=1))
+    with target as url:
+        measured = probe(url, "openai-completions")
+    e = endpoint(measured)
+    assert e["usage"]["mismatches"] == 60
+    assert e["usage"]["examples"][0] == {"usage": MAX_TOKENS + 1, "token_chunks": MAX_TOKENS}
+
+
+def test_reasoning_first_gives_ttfo_after_ttft() -> None:
+    target = LlmTarget(Law(prefill_s_per_token=0.0002, decode_s=0.003, reasoning_tokens=5))
+    with target as url:
+        measured = probe(url, "openai-chat")
+    e = endpoint(measured)
+    assert e["reasoning_first"] == 60
+    truth: list[Served] = target.served
+    assert close(e["service_ttft"]["mean_ms"], mean_ms([s.ttft_s for s in truth]))
+    ttfo_truth = mean_ms([s.first_output_s - s.arrival_s for s in truth])
+    lag = e["ttft"]["mean_ms"] - e["service_ttft"]["mean_ms"]
+    assert close(e["ttfo"]["mean_ms"] - lag, ttfo_truth), (e["ttfo"], ttfo_truth)
+    assert e["ttfo"]["p50_ms"] > e["ttft"]["p50_ms"] + 10  # five reasoning tokens of 3 ms
