@@ -16,7 +16,14 @@ from typing import Any
 
 from gatekeeper.decide.result import Result
 from gatekeeper.errors import InfrastructureError
-from gatekeeper.record.attestation import decision_statement, envelope_text, seal, tag_key
+from gatekeeper.record.attestation import (
+    APPROVALS_CHECK,
+    approvers,
+    decision_statement,
+    envelope_text,
+    seal,
+    tag_key,
+)
 from gatekeeper.record.records import checks_evidence, evidence_digest, to_plain
 from gatekeeper.record.signing import SIGNING_KEY_VARIABLE, Signer
 
@@ -25,7 +32,6 @@ Tagger = Callable[[str, str, Mapping[str, str]], None]
 #: What ``check`` says, once, when no signing key is configured.
 NO_KEY_NOTE = (f"no attestation written ({SIGNING_KEY_VARIABLE} is not set): a job that does "
                "not share this audit store cannot count this decision")
-APPROVALS_CHECK = "gatekeeper.approvals"
 
 
 class AttestationError(InfrastructureError):
@@ -57,9 +63,11 @@ class Attestor:
 
 
 def predicate(result: Result) -> dict[str, Any]:
-    """The signed facts of one recorded decision (record/attestation.py PREDICATE_FIELDS)."""
+    """The signed facts of one recorded decision (record/attestation.py PREDICATE_FIELDS);
+    ``record_predicate`` rebuilds the same from its audit record."""
     assert result.audit is not None
     model = result.model
+    approvals = next((c for c in result.checks if c.id == APPROVALS_CHECK), None)
     plain: dict[str, Any] = to_plain({
         "model": {"name": model.name, "version": model.version, "run_id": model.run_id},
         "milestone": result.milestone.id,
@@ -71,15 +79,6 @@ def predicate(result: Result) -> dict[str, Any]:
         # The gate's finish: the audit record is stamped a few milliseconds later.
         "decided_at": result.finished_at,
         "audit": asdict(result.audit),
-        "approvers": approvers(result),
+        "approvers": approvers(approvals.observed if approvals is not None else None),
     })
     return plain
-
-
-def approvers(result: Result) -> list[dict[str, str]]:
-    """Who approved the decision ({approver, role}): ``promote`` refuses them as promoters,
-    from an attestation as from a record."""
-    check = next((c for c in result.checks if c.id == APPROVALS_CHECK), None)
-    observed = check.observed if check is not None else None
-    return [{"approver": str(i.get("approver")), "role": str(i.get("role"))}
-            for i in observed if isinstance(i, Mapping)] if isinstance(observed, list) else []

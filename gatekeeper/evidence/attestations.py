@@ -21,6 +21,7 @@ from typing import Any
 from gatekeeper.load.policy import TrustedKey
 from gatekeeper.record.approval import key_id, parse_public_key
 from gatekeeper.record.attestation import (
+    APPROVALS_CHECK,
     AttestationRefused,
     Opened,
     milestone_of,
@@ -32,8 +33,6 @@ from gatekeeper.record.signing import TrustedKeys
 
 #: The ``source`` of a decision record that stands for a verified attestation.
 ATTESTATION_SOURCE = "attestation"
-#: The check whose ``observed`` names the approvers (decide/approvals.py's APPROVALS_ID).
-APPROVALS_CHECK = "gatekeeper.approvals"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 
 import rfc8785
 
+from gatekeeper.record.records import evidence_digest
 from gatekeeper.record.signing import SIGNATURE_PREFIX, SignatureCheck, Signer, TrustedKeys
 
 #: DSSE payload type of an in-toto Statement (in-toto attestation spec, envelope layer).
@@ -36,6 +37,8 @@ TAG_PREFIX = "gatekeeper.attestation"
 #: Longest tag value written. MLflow 3 allows 100,000 characters in a model version tag, but
 #: MLflow 2 servers (and their database columns) allowed 5,000: stay under the smaller.
 MAX_TAG_CHARS = 5000
+#: The check whose ``observed`` lists the approvals counted (decide/approvals.py).
+APPROVALS_CHECK = "gatekeeper.approvals"
 #: The predicate's fields, all signed.
 PREDICATE_FIELDS = ("model", "milestone", "decision", "milestone_digest", "playbook_digest",
                     "policies", "evidence_digest", "decided_at", "audit", "approvers")
@@ -83,6 +86,36 @@ def decision_statement(predicate: Mapping[str, Any]) -> dict[str, Any]:
         "predicateType": PREDICATE_TYPE,
         "predicate": dict(predicate),
     }
+
+
+def record_predicate(record: Mapping[str, Any], log: str) -> dict[str, Any]:
+    """The predicate of the decision ``record`` (as an audit store holds it) in the store at
+    ``log``: what ``check`` signs, rebuilt from the record (``audit export``, re-attesting)."""
+    model = record.get("model") or {}
+    playbook = record.get("playbook") or {}
+    criteria, evidence = record.get("criteria") or {}, record.get("evidence") or {}
+    observed = (evidence.get(APPROVALS_CHECK) or {}).get("observed")
+    return {
+        "model": {"name": model.get("name"), "version": model.get("version"),
+                  "run_id": model.get("run_id")},
+        "milestone": record.get("milestone"),
+        "decision": record.get("decision"),
+        "milestone_digest": playbook.get("milestone_digest"),
+        "playbook_digest": playbook.get("digest"),
+        "policies": [{"id": p.get("id"), "digest": p.get("digest")}
+                     for p in record.get("policies") or ()],
+        "evidence_digest": evidence_digest(criteria, evidence),
+        "decided_at": record.get("finished_at"),
+        "audit": {"log": log, "seq": record.get("seq"), "hash": record.get("hash")},
+        "approvers": approvers(observed),
+    }
+
+
+def approvers(observed: object) -> list[dict[str, str]]:
+    """{approver, role} of each approval the approvals check counted (its ``observed``)."""
+    items = observed if isinstance(observed, list) else []
+    return [{"approver": str(i.get("approver")), "role": str(i.get("role"))}
+            for i in items if isinstance(i, Mapping)]
 
 
 def pae(payload_type: str, body: bytes) -> bytes:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gatekeeper.cli import run
 from gatekeeper.evidence.mlflow_env import mlflow_client
-from gatekeeper.record.attestation import envelope_text, seal
+from gatekeeper.record.attestation import envelope_text, record_predicate, seal
 from gatekeeper.record.signing import Signer
 from tests.cli.test_check import PLAYBOOK, seed
 
@@ -97,7 +97,9 @@ def test_poc_and_serve_in_two_workspaces_then_promote_in_a_third(
     poc = records(a)[0]
     audit = statement["predicate"]["audit"]
     assert (audit["seq"], audit["hash"]) == (1, poc["hash"])
-    assert audit["log"].endswith("/a/audit.jsonl")  # A's store, as A's results name it
+    assert audit["log"] in ("audit.jsonl", (a / "audit.jsonl").as_uri())  # A's store
+    # What was signed is what the record holds (`audit export` rebuilds it from the record).
+    assert statement["predicate"] == record_predicate(poc, audit["log"])
     assert statement["predicate"]["milestone_digest"] == poc["playbook"]["milestone_digest"]
     assert statement["subject"][0]["name"] == "mlflow:models/fraud/1"
 
@@ -119,7 +121,7 @@ def test_poc_and_serve_in_two_workspaces_then_promote_in_a_third(
     assert promotion["action"] == "promotion"
     ref = promotion["decision_ref"]
     assert (ref["seq"], ref["hash"]) == (1, records(b)[0]["hash"])
-    assert ref["log"].endswith("/b/audit.jsonl")  # the store of the job that decided
+    assert ref["log"] in ("audit.jsonl", (b / "audit.jsonl").as_uri())  # B's: it decided
     assert promotion["attestation"]["tag"] == "gatekeeper.attestation.serve"
     assert promotion["attestation"]["signer"] == "ci-release"
 
