@@ -11,15 +11,42 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Protocol
 
 from gatekeeper.probe.modes.interface import Measured
-from gatekeeper.probe.server_metrics.scrape import ServerWatch
+from gatekeeper.probe.server_metrics.prometheus_window import SCHEME, PrometheusWatch
+from gatekeeper.probe.server_metrics.scrape import ServerWatch, check_metrics_url
 from gatekeeper.probe.server_metrics.window import ServerEvidence, side_by_side
 
 CLIENT_TTFT = re.compile(r"^ttft\.(?P<endpoint>.+)\.(?P<stat>p\d+(?:_\d+)?_ms)$")
 
 
-def attach_server(measured: Measured, watch: ServerWatch) -> Measured:
+class Watch(Protocol):
+    """Reads the server around one run: ``start`` before, ``halt`` and ``stop`` after."""
+
+    problem: str | None
+
+    def start(self) -> None: ...
+
+    def halt(self) -> None: ...
+
+    def stop(self) -> ServerEvidence | None: ...
+
+
+def open_watch(source: str) -> Watch:
+    """The watch ``--server-metrics`` names, started: a /metrics URL is scraped,
+    ``prometheus+URL#SELECTOR`` is asked of Prometheus."""
+    watch: Watch
+    if source.startswith(SCHEME):
+        watch = PrometheusWatch(source)
+    else:
+        check_metrics_url(source)
+        watch = ServerWatch(source)
+    watch.start()
+    return watch
+
+
+def attach_server(measured: Measured, watch: Watch) -> Measured:
     """``measured`` with the evidence of ``watch`` (stopped here) added."""
     evidence = watch.stop()
     if evidence is None:
