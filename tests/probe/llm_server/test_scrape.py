@@ -3,14 +3,17 @@ sequence), alone and around a real probe run through ``run_probe``."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+from gatekeeper.cli import run
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.probe.modes import PlainRun
 from gatekeeper.probe.run import ProbeOutcome, ProbeRequest, run_probe
@@ -115,3 +118,17 @@ def test_a_probe_run_carries_the_servers_evidence_into_metrics_result_and_summar
     server = outcome.to_dict()["server_metrics"]
     assert server["url"] == metrics_url and server["readings"]["ttft"]["count"] == 100
     assert any(line.startswith("server metrics: vllm at ") for line in summary_lines(outcome))
+
+
+def test_the_cli_flag_reaches_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    with metrics_server(growing_queue_pages()) as (metrics_url, _), \
+            Target(always(Reply())) as url:
+        code = run(["probe", url, "--endpoint", "ping", "--rate", "20", "--duration", "1.5s",
+                    "--warmup", "0.5s", "--min-samples", "5", "--out", str(tmp_path),
+                    "--server-metrics", metrics_url])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["metrics"]["server.generation_tokens.delta"] == 1000
+    assert f"server metrics: vllm at {metrics_url}" in out
