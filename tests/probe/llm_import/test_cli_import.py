@@ -29,7 +29,7 @@ def test_an_imported_aiperf_run_is_evidence_with_our_names(tmp_path: Path,
     (["--import-llm", "locust=x"], "--import-llm: 'locust=x' is not TOOL=FILE with TOOL one of "
      "aiperf, guidellm, vllm-bench, inference-perf"),
     (["--import-llm", "aiperf=a.json", "--import-k6", "b.json"],
-     "give one of --import-k6, --import-llm, not several"),
+     "give one of --import-k6 or --import-llm, not both"),
     (["--import-llm", "vllm-bench=a.json", "--server-metrics", "http://127.0.0.1:1/metrics"],
      "--import-llm: --server-metrics has no meaning with an imported file (nothing is sent)"),
 ])
