@@ -1,24 +1,35 @@
-"""The hash chain: canonical encoding, record hashes and HMAC signatures.
+"""The hash chain: canonical encoding, record hashes, the stored line layout, legacy HMAC.
 
 A record's ``hash`` is ``"sha256:" + hex(sha256(RFC 8785 canonical JSON of the record without its
 ``hash`` and ``signature`` fields))``. The canonical form is what makes the hash reproducible by
 any other tool that reads the JSONL file, whatever key order or number spelling it uses.
+
+Lines are *stored* in that canonical form too, with ``hash`` (and ``signature``) appended as the
+last members (``encode_line``). So a verifier can hash the stored bytes up to ``,"hash":`` (plus
+the closing brace) instead of re-encoding the parsed record (``stored_body``): when those bytes'
+sha256 is the stored hash, they are the bytes that were hashed when the record was written. Only
+a line where that fails (a legacy line in key-insertion order, or a tampered one) is
+canonicalised, which then decides. Why that is sound is in docs/audit.md ("Speed").
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import rfc8785
 
 HASH_PREFIX = "sha256:"
 GENESIS_HASH = HASH_PREFIX + "0" * 64
-SIGNATURE_PREFIX = "hmac-sha256:"
+#: Signatures made with ``GATEKEEPER_AUDIT_KEY`` before Ed25519 replaced HMAC (see signing.py).
+LEGACY_SIGNATURE_PREFIX = "hmac-sha256:"
 # ``key_id`` stays inside the hash on purpose: which key signed a record is part of what it says.
 UNHASHED_FIELDS = frozenset({"hash", "signature"})
+# The stored tail: `,"hash":"sha256:<64 hex>"` and optionally `,"signature":"<no quote>"`, `}`.
+_TAIL = re.compile(rb',"hash":"sha256:([0-9a-f]{64})"(?:,"signature":"[^"\\]*")?}\Z')
 
 
 def canonical_json(value: Mapping[str, Any]) -> bytes:
@@ -28,23 +39,48 @@ def canonical_json(value: Mapping[str, Any]) -> bytes:
     return encoded
 
 
+def body_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The hashed part of a record: everything except ``hash`` and ``signature``."""
+    return {k: v for k, v in record.items() if k not in UNHASHED_FIELDS}
+
+
 def record_hash(record: Mapping[str, Any]) -> str:
     """The hash a record must carry: over everything except ``hash`` and ``signature``."""
-    hashed = {k: v for k, v in record.items() if k not in UNHASHED_FIELDS}
-    return HASH_PREFIX + hashlib.sha256(canonical_json(hashed)).hexdigest()
+    return HASH_PREFIX + hashlib.sha256(canonical_json(body_of(record))).hexdigest()
 
 
-def key_id(key: bytes) -> str:
-    """Names a key without revealing it: the first 8 hex digits of its sha256."""
-    return hashlib.sha256(key).hexdigest()[:8]
+def encode_line(body: Mapping[str, Any], signature: str | Callable[[str], str] | None
+                ) -> tuple[bytes, str]:
+    """The stored line (without newline) of a non-empty record body (without ``hash`` and
+    ``signature``), and its hash: the canonical body with ``hash`` and the signature (given,
+    or ``signature(hash)``) appended as its last members."""
+    encoded = canonical_json(body_of(body))
+    digest = HASH_PREFIX + hashlib.sha256(encoded).hexdigest()
+    tail = f',"hash":"{digest}"'
+    if signature is not None:
+        text = signature(digest) if callable(signature) else signature
+        tail += f',"signature":"{text}"'
+    return encoded[:-1] + tail.encode("ascii") + b"}", digest
 
 
-def sign(record_hash_: str, key: bytes) -> str:
-    """HMAC-SHA256 of a record's hash string."""
+def stored_body_hash(raw: bytes) -> str | None:
+    """The hash written at the end of a line in the stored layout, if its canonical body
+    bytes (everything before ``,"hash":``, closed) hash to it; else None (decide by
+    canonicalising)."""
+    match = _TAIL.search(raw)
+    if match is None:
+        return None
+    digest = hashlib.sha256(raw[:match.start()] + b"}").hexdigest()
+    return HASH_PREFIX + digest if digest == match.group(1).decode("ascii") else None
+
+
+def legacy_signature_valid(record_hash_: str, signature: str, key: bytes) -> bool:
+    """Whether ``signature`` is the pre-Ed25519 HMAC-SHA256 of a record's hash under ``key``
+    (constant-time, so a forger learns nothing from timing)."""
     mac = hmac.new(key, record_hash_.encode("ascii"), hashlib.sha256).hexdigest()
-    return SIGNATURE_PREFIX + mac
+    return hmac.compare_digest(LEGACY_SIGNATURE_PREFIX + mac, signature)
 
 
-def signature_valid(record_hash_: str, signature: str, key: bytes) -> bool:
-    """Constant-time comparison, so a forger learns nothing from timing."""
-    return hmac.compare_digest(sign(record_hash_, key), signature)
+def legacy_key_id(key: bytes) -> str:
+    """How a legacy HMAC key was named: the first 8 hex digits of its sha256."""
+    return hashlib.sha256(key).hexdigest()[:8]

@@ -73,6 +73,7 @@ def test_verify_intact(filled: list[dict[str, Any]], log_path: Path) -> None:
     result = run("verify", "--audit-log", str(log_path))
     assert (result.exit_code, result.stdout) == (
         0, f"audit log {log_path}: 4 records, chain intact\n"
+           "signatures: none to check (no record is signed)\n"
     )
 
 
@@ -80,14 +81,24 @@ def test_verify_reads_the_environment(filled: list[dict[str, Any]], log_path: Pa
     result = run("verify", env={"GATEKEEPER_AUDIT_LOG": str(log_path)})
     assert (result.exit_code, result.stdout) == (
         0, f"audit log {log_path}: 4 records, chain intact\n"
+           "signatures: none to check (no record is signed)\n"
     )
 
 
-def test_verify_with_a_key(log_path: Path, make_entry: MakeEntry) -> None:
-    AuditLog(log_path, env={"GATEKEEPER_AUDIT_KEY": "k"}).append(make_entry())
-    result = run("verify", "--audit-log", str(log_path), env={"GATEKEEPER_AUDIT_KEY": "k"})
+def test_verify_with_a_key(log_path: Path, make_entry: MakeEntry, tmp_path: Path) -> None:
+    # Ed25519 replaced HMAC (docs/audit.md#signing): the private key signs, the public key
+    # verifies; tests/cli/test_audit_integrity.py has the rest.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from gatekeeper.record.signing import Signer
+
+    signer = Signer(Ed25519PrivateKey.generate())
+    AuditLog(log_path, env={}, signer=signer).append(make_entry())
+    (tmp_path / "k.pub").write_text(signer.public_key_text)
+    result = run("verify", "--audit-log", str(log_path), "--public-key", str(tmp_path / "k.pub"))
     assert (result.exit_code, result.stdout) == (
-        0, f"audit log {log_path}: 1 record, chain intact, signatures valid (key_id 8254c329)\n"
+        0, f"audit log {log_path}: 1 record, chain intact\n"
+           f"signatures: valid (1 record, key {signer.key_id})\n"
     )
 
 
@@ -96,8 +107,9 @@ def test_verify_tampered(filled: list[dict[str, Any]], log_path: Path) -> None:
     result = run("verify", "--audit-log", str(log_path))
     assert (result.exit_code, result.stdout, result.stderr) == (
         1,
-        f"audit log {log_path}: record 1 (line 1): hash mismatch: content changed after it was"
-        " written\n",
+        f"audit log {log_path}: 4 records, 1 finding\n"
+        "  record 1 (line 1): edited: hash mismatch: content changed after it was written\n"
+        "signatures: none to check (no record is signed)\n",
         "",
     )
 
