@@ -184,6 +184,11 @@ class Result:
     registry_url: str | None = None
     #: The waivers given with ``--waivers`` and what became of each; None without the flag.
     waivers: WaiverReport | None = None
+    #: What the checks read, fixed (``evidence/digests.py``), by evidence reference: an
+    #: artifact's ``{"sha256", "bytes"}`` (a folder or the model adds ``files``), a required
+    #: tag's ``{"value"}`` or, when it looks sensitive, ``{"hmac", "key", "why"}`` only, and
+    #: ``{"error"}`` for what could not be read or was over the size cap.
+    evidence_digests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def decision(self) -> Decision:
@@ -225,6 +230,8 @@ class Result:
             "history": [asdict(h) for h in self.history],
             "registry_url": self.registry_url,
             "waivers": asdict(self.waivers) if self.waivers else None,
+            "evidence_digests": {ref: dict(self.evidence_digests[ref])
+                                 for ref in sorted(self.evidence_digests)},
         }
 
     @classmethod
@@ -249,6 +256,7 @@ class Result:
             history=tuple(MilestoneHistory(**h) for h in data.get("history") or ()),
             registry_url=data.get("registry_url"),
             waivers=WaiverReport.from_dict(data["waivers"]) if data.get("waivers") else None,
+            evidence_digests=dict(data.get("evidence_digests") or {}),
         )
 
 

@@ -212,7 +212,18 @@ def evaluate(spec: RequiredEvidence, evidence: Evidence) -> Outcome:
 
 def needs(spec: RequiredEvidence) -> EvidenceRequest:
     return EvidenceRequest(artifacts=bool(spec.artifacts),
-                           model_info=spec.signature or spec.input_example)
+                           model_info=spec.signature or spec.input_example,
+                           read_artifacts=frozenset(spec.artifacts),
+                           read_tags=frozenset(spec.tags) | governance_tags(spec.data_governance))
+
+
+def governance_tags(asked: DataGovernance | None) -> frozenset[str]:
+    """The tags whose values the data-governance facts asked for are read from."""
+    if asked is None:
+        return frozenset()
+    wanted = ((asked.classification, CLASSIFICATION_TAG), (asked.retention, RETENTION_TAG),
+              (asked.privacy_review, PRIVACY_REVIEW_TAG))
+    return frozenset(tag for on, tag in wanted if on)
 
 
 KIND = CheckKind(spec=RequiredEvidence, evaluate=evaluate, needs=needs,

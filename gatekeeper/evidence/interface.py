@@ -210,6 +210,10 @@ class EvidenceRequest:
     model_info: bool = False
     external: frozenset[ExternalQuery] = frozenset()
     scans: frozenset[ScanQuery] = frozenset()
+    #: Run artifacts and tags whose content a check relies on: the record keeps their
+    #: digests and values (see :mod:`gatekeeper.evidence.digests`).
+    read_artifacts: frozenset[str] = frozenset()
+    read_tags: frozenset[str] = frozenset()
 
     def merge(self, other: EvidenceRequest) -> EvidenceRequest:
         return EvidenceRequest(
@@ -218,6 +222,8 @@ class EvidenceRequest:
             model_info=self.model_info or other.model_info,
             external=self.external | other.external,
             scans=self.scans | other.scans,
+            read_artifacts=self.read_artifacts | other.read_artifacts,
+            read_tags=self.read_tags | other.read_tags,
         )
 
 
@@ -242,3 +248,18 @@ class EvidenceSource(abc.ABC):
         the scanners; return the two folders (None where there is nothing). Raises
         EvidenceSourceError when they cannot be read."""
         raise EvidenceSourceError(f"{type(self).__name__} cannot copy a version's files")
+
+    def file_sizes(self, version: VersionEvidence, where: str) -> dict[str, int] | None:
+        """The files at ``where`` (``MODEL_FILES``: the version's model files; else an artifact
+        path of its source run, a file or a folder) as relative path -> bytes, listed without
+        downloading; None when nothing is there. Raises EvidenceSourceError."""
+        raise EvidenceSourceError(f"{type(self).__name__} cannot list a version's files")
+
+    def download(self, version: VersionEvidence, where: str, dest: Path) -> Path | None:
+        """Copy what is at ``where`` (as for :meth:`file_sizes`) under ``dest``; return the
+        local file or folder, None when nothing is there. Raises EvidenceSourceError."""
+        raise EvidenceSourceError(f"{type(self).__name__} cannot copy a version's files")
+
+
+#: ``where`` of :meth:`EvidenceSource.file_sizes` naming the version's model files.
+MODEL_FILES = ":model:"

@@ -11,6 +11,7 @@ about what was asked: a server answering ``{}`` is a failure, never a version ""
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ import yaml
 from gatekeeper.common.redact import redact_secrets
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.evidence.interface import (
+    MODEL_FILES,
     PROBE_RUN_TAG,
     Evidence,
     EvidenceRequest,
@@ -129,6 +131,54 @@ class MlflowSource(EvidenceSource):
                     if copy != run.resolve() and copy.is_relative_to(run.resolve()):
                         shutil.rmtree(copy, ignore_errors=True)
         return model, run
+
+    def file_sizes(self, version: VersionEvidence, where: str) -> dict[str, int] | None:
+        """What is at ``where`` (``MODEL_FILES`` or a run artifact path), listed with sizes,
+        nothing downloaded."""
+        import_mlflow()
+        from mlflow.artifacts import list_artifacts
+
+        def listed(uri: str) -> dict[str, int] | None:
+            # A run's root has no runs:/ URI of its own: runs are listed by run-relative path.
+            run, _, path = uri.removeprefix("runs:/").partition("/")
+            if uri.startswith("runs:/"):
+                return list_sizes(lambda at: list_artifacts(
+                    run_id=run, artifact_path=at or None, tracking_uri=self.tracking_uri), path)
+            return list_sizes(lambda at: list_artifacts(
+                artifact_uri=f"{uri}/{at}".rstrip("/"), tracking_uri=self.tracking_uri), "")
+
+        return self._at(version, where, listed, "listing")
+
+    def download(self, version: VersionEvidence, where: str, dest: Path) -> Path | None:
+        """Copy what is at ``where`` under ``dest`` (a file or a folder)."""
+        import_mlflow()
+        from mlflow.artifacts import download_artifacts
+
+        def copied(uri: str) -> Path | None:
+            return _downloaded(lambda: download_artifacts(
+                artifact_uri=uri, dst_path=str(dest), tracking_uri=self.tracking_uri))
+
+        return self._at(version, where, copied, "copying")
+
+    def _at(self, version: VersionEvidence, where: str, call: Callable[[str], T | None],
+            doing: str) -> T | None:
+        """``call`` on the URI of ``where``, within a deadline of its own (models can be
+        large); None when the version has no source run to hold ``where``."""
+        check_model_name(version.name)
+        check_tracking_uri(self.tracking_uri)
+
+        def located() -> T | None:
+            with self._reading() as client:
+                if where == MODEL_FILES:
+                    uri = client.get_model_version_download_uri(version.name, version.version)
+                elif version.run_id:
+                    uri = f"runs:/{version.run_id}/{where.strip('/')}"
+                else:
+                    return None
+            return call(uri)
+
+        return call_registry(self.tracking_uri, RegistryDeadline(), located,
+                             context=f"{doing} the files of {version.name} v{version.version}")
 
     def _bounded(self, call: Callable[[], T]) -> T:
         return call_registry(self.tracking_uri, self.deadline, call)
@@ -428,6 +478,49 @@ def _download(call: Callable[[], str]) -> Path | None:
             return None
         raise
     return path if path.is_dir() else path.parent
+
+
+def list_sizes(listing: Callable[[str], Sequence[Any]], path: str) -> dict[str, int] | None:
+    """Every file under ``path`` (a folder, or one file; ``listing`` lists one folder by its
+    path, "" the root) as relative path -> bytes, within the bounds of
+    :func:`list_run_artifacts`; None when nothing is there."""
+    path = path.strip("/")
+    found: dict[str, int] = {}
+    pending: list[tuple[str, str, int]] = [("", path, 1)]
+    while pending:
+        prefix, at, depth = pending.pop()
+        for info in listing(at):
+            name = posixpath.basename(str(info.path).rstrip("/"))
+            if info.is_dir:
+                if depth >= MAX_ARTIFACT_DEPTH:
+                    raise EvidenceSourceError(redact_secrets(
+                        f"{path or 'the files'} are deeper than gatekeeper lists "
+                        f"({MAX_ARTIFACT_DEPTH} levels)"))
+                pending.append((f"{prefix}{name}/", f"{at}/{name}".lstrip("/"), depth + 1))
+            else:
+                found[f"{prefix}{name}"] = int(info.file_size or 0)
+            if len(found) > MAX_ARTIFACTS:
+                raise EvidenceSourceError(redact_secrets(
+                    f"{path or 'the files'} hold more files than gatekeeper lists "
+                    f"({MAX_ARTIFACTS})"))
+    if found:
+        return found
+    # A single file lists nothing under itself: its folder lists it.
+    parent, _, name = path.rpartition("/")
+    for info in listing(parent) if path else ():
+        if not info.is_dir and posixpath.basename(str(info.path)) == name:
+            return {name: int(info.file_size or 0)}
+    return None
+
+
+def _downloaded(call: Callable[[], str]) -> Path | None:
+    """The local file or folder ``call`` downloaded, or None when nothing was there."""
+    try:
+        return Path(call())
+    except Exception as exc:
+        if is_not_found(exc) or isinstance(exc, FileNotFoundError):
+            return None
+        raise
 
 
 def _name_filter(name: str) -> str:

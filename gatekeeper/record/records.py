@@ -20,6 +20,7 @@ import rfc8785
 
 from gatekeeper.common.redact import redact_secrets
 from gatekeeper.record.identity import Identity, is_sensitive
+from gatekeeper.record.sealed import seal
 
 if TYPE_CHECKING:
     # Type-only: keeps `import gatekeeper.record` light for the `audit` commands.
@@ -37,18 +38,37 @@ PROMOTION = "promotion"
 PROMOTION_REFUSED = "promotion_refused"
 WAIVER_USE = "waiver_use"
 APPROVAL = "approval"
-ACTIONS = (DECISION, PROMOTION, PROMOTION_REFUSED, WAIVER_USE, APPROVAL)
+REDACTION = "redaction"
+ACTIONS = (DECISION, PROMOTION, PROMOTION_REFUSED, WAIVER_USE, APPROVAL, REDACTION)
 #: Results left out of an evidence digest: the approvals result itself changes as approvals
 #: arrive, and must not void the approvals it counts (docs/approvals.md).
 UNDIGESTED_KINDS = frozenset({"approvals"})
 
 # RFC 8785 (I-JSON) numbers are IEEE doubles: larger integers would not survive a round trip.
 _MAX_SAFE_INT = 2**53 - 1
+#: The shortest time a record is kept (six months), whatever a policy says (``audit:
+#: retention_days`` may only lengthen it).
+MIN_RETENTION_DAYS = 183
 
 
-def decision_entry(result: Result, identity: Identity) -> dict[str, Any]:
-    """The record of one gate evaluation: criteria, evidence, verdict and reasons."""
+def decision_entry(result: Result, identity: Identity, *,
+                   retention_days: int = MIN_RETENTION_DAYS,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """The record of one gate evaluation (see :func:`sealed_decision_entry`), its sealed
+    values left out: only their digests are kept."""
+    return sealed_decision_entry(result, identity, retention_days=retention_days, now=now)[0]
+
+
+def sealed_decision_entry(result: Result, identity: Identity, *,
+                          retention_days: int = MIN_RETENTION_DAYS,
+                          now: datetime | None = None
+                          ) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """The record of one gate evaluation: criteria, evidence, verdict and reasons, what the
+    checks read (``evidence_digests``), how long it is kept (``retain_until``, from ``now``,
+    default the clock); and the sealed values the record's digests stand for, to keep beside
+    it (record/sealed.py ``append_sealed``)."""
     checks = _unique_checks(result.checks)
+    held, sealed = _evidence_digests(result.evidence_digests)
     return _plain_entry({
         "action": DECISION,
         **_who(identity),
@@ -63,7 +83,33 @@ def decision_entry(result: Result, identity: Identity) -> dict[str, Any]:
         "policies": [asdict(p) for p in result.policies],
         "summary": result.summary,
         **_timing(result),
-    })
+        "evidence_digests": held,
+        "retain_until": retain_until(now or datetime.now(UTC), retention_days),
+    }), _plain_entry(sealed)
+
+
+def retain_until(at: datetime, days: int) -> str:
+    """The end of the UTC day after ``at`` + ``days`` (at least MIN_RETENTION_DAYS): never
+    earlier than the record's own ``recorded_at`` + ``days``, which the store stamps a moment
+    after the entry is built."""
+    last = (at.astimezone(UTC) + timedelta(days=max(days, MIN_RETENTION_DAYS) + 1)).date()
+    end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+    return end.isoformat().replace("+00:00", "Z")
+
+
+def _evidence_digests(found: Mapping[str, Mapping[str, Any]]
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the record's hashed body holds for each item read, and the sealed values: a tag's
+    value becomes ``{"sealed": sha256(salt || value)}`` beside its sealed value and salt, so
+    redacting it later keeps the chain whole (record/sealed.py)."""
+    held: dict[str, Any] = {}
+    sealed: dict[str, Any] = {}
+    for ref in sorted(found):
+        item = dict(found[ref])
+        if "value" in item:
+            item["sealed"], sealed[ref] = seal(str(item.pop("value")))
+        held[ref] = item
+    return held, sealed
 
 
 def waiver_use_entries(result: Result, identity: Identity) -> list[dict[str, Any]]:
@@ -80,6 +126,7 @@ def waiver_use_entries(result: Result, identity: Identity) -> list[dict[str, Any
         "waiver": dict(c.waiver or {}),
         "decision": result.decision.value,
         "decision_ref": asdict(result.audit) if result.audit else None,
+        "retain_until": retain_until(datetime.now(UTC), MIN_RETENTION_DAYS),
     }) for c in result.checks if c.status.value == "waived"]
 
 
@@ -141,6 +188,7 @@ def refusal_entry(
         "reasons": [reason],
         "promotion": {"alias": alias},
         "decision_ref": asdict(decision_ref) if decision_ref else None,
+        "retain_until": retain_until(datetime.now(UTC), MIN_RETENTION_DAYS),
     })
 
 
@@ -160,6 +208,23 @@ def approval_entry(envelope: Mapping[str, Any], identity: Identity,
         "expires_at": payload["expires_at"],
         "decision_ref": asdict(decision_ref),
         "envelope": dict(envelope),
+        "retain_until": retain_until(datetime.now(UTC), MIN_RETENTION_DAYS),
+    })
+
+
+def redaction_entry(record: Mapping[str, Any], ref: str, digest: str, reason: str | None,
+                    identity: Identity, *, now: datetime) -> dict[str, Any]:
+    """The record of one redaction (record/sealed.py ``redact``): which record and value,
+    the digest that stays in it, why, and who did it."""
+    return _plain_entry({
+        "action": REDACTION,
+        **_who(identity),
+        "model": record.get("model"),
+        "milestone": record.get("milestone"),
+        "redacted": {"seq": record.get("seq"), "hash": record.get("hash"), "ref": ref,
+                     "digest": digest},
+        "reason": reason,
+        "retain_until": retain_until(now, MIN_RETENTION_DAYS),
     })
 
 
@@ -211,6 +276,7 @@ def _promotion(
         "reasons": [],
         "promotion": asdict(promotion),
         "decision_ref": asdict(decision_ref) if decision_ref else None,
+        "retain_until": retain_until(datetime.now(UTC), MIN_RETENTION_DAYS),
     }
 
 

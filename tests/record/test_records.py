@@ -42,7 +42,7 @@ def blocked(make_result: MakeResult, make_check: MakeCheck) -> Result:
 
 
 def test_decision_entry(blocked: Result, identity: Identity) -> None:
-    entry = decision_entry(blocked, identity)
+    entry = decision_entry(blocked, identity, now=datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
 
     assert entry == {
         "action": "decision",
@@ -83,6 +83,8 @@ def test_decision_entry(blocked: Result, identity: Identity) -> None:
         "started_at": "2024-05-01T11:59:58Z",
         "finished_at": "2024-05-01T11:59:59Z",
         "gatekeeper_version": "0.1.0",
+        "evidence_digests": {},
+        "retain_until": "2024-11-02T00:00:00Z",  # the end of the day after 183 days
     }
     # Plain JSON all the way down: the enums became their values.
     assert json.loads(json.dumps(entry)) == entry
@@ -137,6 +139,7 @@ def test_recorded_promotion_entry(identity: Identity) -> None:
         now=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
         max_age=timedelta(hours=24),
     )
+    assert_kept_six_months(entry.pop("retain_until"))
     assert entry == {
         "action": "promotion",
         "actor": "alice",
@@ -169,6 +172,7 @@ def test_refusal_entry(identity: Identity) -> None:
         identity,
         alias="prod",
     )
+    assert_kept_six_months(entry.pop("retain_until"))
     assert entry == {
         "action": "promotion_refused",
         "actor": "alice",
@@ -219,3 +223,10 @@ def test_nan_observation_is_recorded(
     assert ref.seq == 1
     found = log.latest_decisions("churn", "3", "run-3", ["staging"])["staging"]
     assert found is not None and found["evidence"]["auc"]["observed"] == "NaN"
+
+
+def assert_kept_six_months(retain_until: str) -> None:
+    """Records without a policy are kept at least 183 days from now, at most a day more."""
+    until = datetime.fromisoformat(retain_until.replace("Z", "+00:00"))
+    now = datetime.now(UTC)
+    assert now + timedelta(days=183) <= until <= now + timedelta(days=185)
