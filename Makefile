@@ -27,7 +27,7 @@ $(DEMO_STAMP): pyproject.toml README.md $(PACKAGED) | $(BIN)/python
 	touch $(DEMO_STAMP)
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,security,privacy]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,security,privacy,postgres]'
 	touch $(DEV_STAMP)
 
 demo: $(DEMO_STAMP)
