@@ -44,6 +44,8 @@ QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
 #: The latency-like metrics of each endpoint, logged as ``<name>.<endpoint>.p50_ms`` ...
 SERIES = ("ttft", "ttfo", "tpot", "itl", "ntpot", "service_ttft", "service_ntpot")
 MISMATCH_EXAMPLES = 5
+#: result.json keeps the chunk times of this many requests (the first measured ones).
+RECORDED_REQUESTS = 1000
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,21 @@ def json_ready(values: Mapping[str, float]) -> dict[str, float | None]:
 def json_number(value: float) -> float | None:
     """JSON has no NaN or infinity: both become null."""
     return value if math.isfinite(value) else None
+
+
+def request_records(samples: Sequence[LlmSample], warmup_s: float,
+                    limit: int = RECORDED_REQUESTS) -> list[dict[str, Any]]:
+    """The first ``limit`` measured requests, by intended time: when each was meant to go and
+    went (seconds from the run's start), and each token chunk's arrival in ms from the
+    intended send time (``chunks_ms``; from the actual send: subtract ``lag_ms``)."""
+    measured = sorted((s for s in samples if s.intended_s >= warmup_s),
+                      key=lambda s: s.intended_s)[:limit]
+    return [{"endpoint": s.endpoint, "intended_s": round(s.intended_s, 6),
+             "lag_ms": round((s.sent_s - s.intended_s) * 1000, 3), "status": s.status.value,
+             "chunks_ms": [round((t - s.intended_s) * 1000, 3) for t in s.token_s],
+             "end_ms": round((s.ended_s - s.intended_s) * 1000, 3),
+             "output_tokens": s.output_tokens, "prompt_tokens": s.prompt_tokens,
+             "cached_tokens": s.cached_tokens, "error": s.error} for s in measured]
 
 
 def fingerprint(api: str, mix: RequestMix, samples: Sequence[LlmSample]) -> dict[str, Any]:

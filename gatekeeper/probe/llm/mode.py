@@ -15,6 +15,7 @@ from gatekeeper.probe.llm.metrics import (
     endpoint_details,
     fingerprint,
     llm_metrics,
+    request_records,
     summarise,
     summary_lines,
 )
@@ -61,7 +62,8 @@ def measure_llm(request: LlmRun, url: str, progress: Progress) -> Measured:
     workload = fingerprint(request.api, s.mix, engine.streams)
     details = {"llm": {"api": request.api, "slo": request.slo.to_dict(),
                        "definitions": "docs/llm.md",
-                       "endpoints": [endpoint_details(e) for e in stats]},
+                       "endpoints": [endpoint_details(e) for e in stats],
+                       "requests": request_records(engine.streams, s.warmup_s)},
                "workload": workload}
     return Measured(EngineReport(report.url, report.endpoints, report.percentile_method,
                                  timeline, mean_response_bytes(record, s.warmup_s)),

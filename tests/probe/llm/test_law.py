@@ -94,6 +94,11 @@ def test_ttft_tpot_and_itl_agree_with_the_law(api: ApiName) -> None:
         assert e["usage"]["missing"] == 0
         assert e["tokens"]["cached"] == sum(s.cached_tokens for s in served) > 0
     assert measured.metrics["tokens.gen.output_total"] == 60 * MAX_TOKENS
+    # Every request's chunk times are kept, from its intended send time.
+    records = measured.details["llm"]["requests"]
+    assert len(records) == 60 and all(len(r["chunks_ms"]) == MAX_TOKENS for r in records)
+    first = [r["chunks_ms"][0] - r["lag_ms"] for r in records]
+    assert close(statistics.fmean(first), truth_ttft)
 
 
 def test_the_role_only_first_chunk_is_not_the_first_token() -> None:
