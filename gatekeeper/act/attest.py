@@ -51,7 +51,8 @@ class Attestor:
         if result.audit is None:
             raise ValueError("attest a recorded result only")
         name = tag_key(result.milestone.id)
-        text = envelope_text(seal(decision_statement(predicate(result)), self.signer))
+        statement = decision_statement(predicate(result), model_files_digest(result))
+        text = envelope_text(seal(statement, self.signer))
         try:
             self.tag(result.model.name, result.model.version, {name: text})
         except InfrastructureError as exc:
@@ -82,3 +83,13 @@ def predicate(result: Result) -> dict[str, Any]:
         "approvers": approvers(approvals.observed if approvals is not None else None),
     })
     return plain
+
+
+def model_files_digest(result: Result) -> str | None:
+    """The manifest digest of the version's model files when the gate took it
+    (``evidence/digests.py``: ``Result.evidence_digests`` by reference), else None."""
+    model = result.model
+    digests: Mapping[str, Any] = getattr(result, "evidence_digests", None) or {}
+    entry = digests.get(f"mlflow:models/{model.name}/{model.version}/model_files")
+    found = entry.get("sha256") if isinstance(entry, Mapping) else None
+    return found if isinstance(found, str) else None

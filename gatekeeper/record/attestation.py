@@ -71,21 +71,24 @@ def subject_digest(model: str, version: str, run_id: str | None) -> str:
     return hashlib.sha256(rfc8785.dumps(identity)).hexdigest()
 
 
-def decision_statement(predicate: Mapping[str, Any]) -> dict[str, Any]:
+def decision_statement(predicate: Mapping[str, Any],
+                       model_files: str | None = None) -> dict[str, Any]:
     """The in-toto Statement v1 of one decision; ``predicate`` holds PREDICATE_FIELDS, its
-    ``model`` {name, version, run_id} naming the subject."""
+    ``model`` {name, version, run_id} naming the subject. ``model_files`` (``sha256:<hex>``,
+    the manifest digest of the version's model files, when the gate took it) adds a second
+    subject a reviewer can re-hash the model against."""
     unknown = set(predicate) ^ set(PREDICATE_FIELDS)
     if unknown:
         raise ValueError(f"attestation predicate fields differ: {sorted(unknown)}")
     model = predicate["model"]
-    return {
-        "_type": STATEMENT_TYPE,
-        "subject": [{"name": subject_name(model["name"], model["version"]),
-                     "digest": {"sha256": subject_digest(model["name"], model["version"],
-                                                         model["run_id"])}}],
-        "predicateType": PREDICATE_TYPE,
-        "predicate": dict(predicate),
-    }
+    name = subject_name(model["name"], model["version"])
+    subjects = [{"name": name, "digest": {"sha256": subject_digest(
+        model["name"], model["version"], model["run_id"])}}]
+    if model_files and model_files.startswith("sha256:"):
+        subjects.append({"name": f"{name}/model_files",
+                         "digest": {"sha256": model_files.removeprefix("sha256:")}})
+    return {"_type": STATEMENT_TYPE, "subject": subjects, "predicateType": PREDICATE_TYPE,
+            "predicate": dict(predicate)}
 
 
 def record_predicate(record: Mapping[str, Any], log: str) -> dict[str, Any]:

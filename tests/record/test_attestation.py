@@ -155,3 +155,14 @@ def test_tag_names() -> None:
     assert milestone_of("gatekeeper.attestation.serve") == "serve"
     assert milestone_of("gatekeeper.attestation.") is None
     assert milestone_of("gatekeeper.serve.decision") is None
+
+
+def test_the_model_files_digest_is_a_second_subject_when_taken() -> None:
+    files = "sha256:" + "a" * 64
+    statement = decision_statement(predicate(), files)
+    assert statement["subject"][1] == {"name": "mlflow:models/fraud/3/model_files",
+                                       "digest": {"sha256": "a" * 64}}
+    opened = open_attestation(envelope_text(seal(statement, SIGNER)), TRUSTED)
+    assert opened.statement["subject"] == statement["subject"]
+    assert len(decision_statement(predicate(), None)["subject"]) == 1
+    assert len(decision_statement(predicate(), "md5:abc")["subject"]) == 1
