@@ -32,6 +32,8 @@ class Scope:
     @property
     def title(self) -> str:
         """``churn version 3``, ``churn alias champion (versions 2, 3)``, ``churn``."""
+        if self.alias is not None and not self.versions:
+            return f"{self.model} alias {self.alias} (never moved by the gate)"
         if self.alias is not None:
             return (f"{self.model} alias {self.alias} "
                     f"(version{'s' if len(self.versions) != 1 else ''} "

@@ -224,7 +224,7 @@ def test_report_markdown_of_an_alias_covers_every_version_it_pointed_to(trail: T
     page = github(result.stdout)
     lines = page.lines
     assert lines[0] == "Audit dossier: churn alias champion (versions 2, 3)"
-    assert "✅ Chain intact: 8 records in " + str(trail.path) in lines
+    assert "✅ Chain intact: 8 records in " + trail.location in lines
     assert "signatures not checked (no key given)" in lines or any(
         "signature" in line for line in lines)
     # The timeline: every record of versions 2 and 3, and the refusal to move the alias.
@@ -264,7 +264,7 @@ def test_report_of_a_tampered_log_lists_the_findings_and_exits_1(trail: Trail) -
     assert result.exit_code == 1
     lines = github(result.stdout).lines
     assert lines[2] == "Verification"
-    assert lines[3].startswith(f"⛔ Chain NOT intact: problems found verifying {trail.path} (")
+    assert lines[3].startswith(f"⛔ Chain NOT intact: problems found verifying {trail.location} (")
     # The store's own finding, word for word (with its code once verify reports codes).
     assert lines[4].startswith("record 3 (line 3): ") and "hash mismatch" in lines[4]
 
@@ -275,7 +275,7 @@ def test_report_of_a_tampered_log_lists_the_findings_and_exits_1(trail: Trail) -
         (("--model", "churn", "--alias", "champion", "--version", "3"),
          "--alias and --version both given: a dossier covers one"),
         (("--model", "churn", "--alias", "nobody"),
-         "audit store {log}: no records of churn alias nobody (versions )"),
+         "audit store {log}: no records of churn alias nobody (never moved by the gate)"),
         (("--model", "fraud"), "audit store {log}: no records of fraud (every version)"),
         (("--model", "churn", "-o", "pdf"),
          "-o/--output: unknown dossier format 'pdf' (available: html, markdown)"),
@@ -287,7 +287,7 @@ def test_report_of_a_tampered_log_lists_the_findings_and_exits_1(trail: Trail) -
 def test_report_refuses_bad_input(trail: Trail, args: tuple[str, ...], message: str) -> None:
     result = run("report", "--audit-log", str(trail.path), *args)
     assert (result.exit_code, result.stdout) == (2, "")
-    assert result.stderr == E + message.format(log=trail.path) + "\n"
+    assert result.stderr == E + message.format(log=trail.location) + "\n"
 
 
 def table_rows(markdown: str) -> list[list[str]]:
@@ -307,3 +307,14 @@ def _cells(row: str) -> list[str]:
         for piece in row.split(tag)[1:]:
             parts.append(piece.split(">", 1)[1].rsplit("</t", 1)[0])
     return parts
+
+
+def test_a_selection_from_the_environment_is_said_aloud(trail: Trail) -> None:
+    # GATEKEEPER_ACTOR is also who runs a gate: narrowing a review by it is never silent.
+    result = CliRunner().invoke(cli, ["audit", "log", "--audit-log", str(trail.path)],
+                                env={"GATEKEEPER_ACTOR": "bob", "GATEKEEPER_AUDIT_KEY": ""},
+                                catch_exceptions=False)
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["6", "7"]
+    assert result.stderr == ("note: --actor bob from GATEKEEPER_ACTOR (only matching records "
+                             "are shown)\n")
+    assert run("log", "--audit-log", str(trail.path), "--actor", "bob").stderr == ""

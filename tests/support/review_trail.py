@@ -48,6 +48,11 @@ class Trail:
     path: Path
     decided: dict[int, GateResult]
 
+    @property
+    def location(self) -> str:
+        """The store's own name for the log (as reports show it)."""
+        return AuditLog(self.path, env={}).location
+
     def records(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.path.read_text().splitlines()]
 
