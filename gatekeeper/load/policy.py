@@ -140,6 +140,14 @@ class AttestationRules(Strict):
         min_length=1, description="Public keys whose attestations count.")
 
 
+class AuditRules(Strict):
+    """How long audit records are kept (docs/audit.md, "What a record holds")."""
+
+    retention_days: int = Field(
+        default=183, ge=183, description="Days each audit record is kept before its sealed "
+        "values may be redacted without a reason (`retain_until`); at least 183 (six months).")
+
+
 class Policy(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     description: str = ""
@@ -153,6 +161,8 @@ class Policy(Strict):
         default=(), description="Aliases only the gate may move (e.g. champion): `gatekeeper "
         "status` flags one pointing at a version it was not promoted to, and so does `check` "
         "when it is a baseline.")
+    audit: AuditRules | None = Field(
+        default=None, description="How long audit records are kept (retention_days).")
     block_on_moved_baseline: bool = Field(
         default=False, description="A baseline behind a protected alias moved outside the "
         "gate blocks `check` (fail) instead of warning.")
@@ -171,7 +181,7 @@ class Policy(Strict):
 
 #: Policy keys added after policies were in use; see ``LoadedPolicy.digest``.
 LATER_SECTIONS = frozenset({"waivers", "protected_aliases", "block_on_moved_baseline",
-                            "lineage", "data_governance", "approvals", "attestations"})
+                            "lineage", "data_governance", "approvals", "audit", "attestations"})
 
 
 @dataclass(frozen=True)
@@ -293,6 +303,13 @@ def protected_aliases(policies: Sequence[LoadedPolicy]) -> dict[str, bool]:
 def governance_rules(policies: Sequence[LoadedPolicy]) -> list[GovernanceRules]:
     """The ``data_governance`` section of every policy that has one."""
     return [p.policy.data_governance for p in policies if p.policy.data_governance]
+
+
+def retention_days(policies: Sequence[LoadedPolicy]) -> int:
+    """How long a decision under ``policies`` is kept: the longest any policy asks for, and
+    never under six months (183 days)."""
+    return max((p.policy.audit.retention_days for p in policies if p.policy.audit),
+               default=AuditRules().retention_days)
 
 
 def lineage_rules(policies: Sequence[LoadedPolicy]) -> dict[str, tuple[str, ...]]:
