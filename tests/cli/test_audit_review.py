@@ -318,3 +318,43 @@ def test_a_selection_from_the_environment_is_said_aloud(trail: Trail) -> None:
     assert result.stderr == ("note: --actor bob from GATEKEEPER_ACTOR (only matching records "
                              "are shown)\n")
     assert run("log", "--audit-log", str(trail.path), "--actor", "bob").stderr == ""
+
+
+# -- the same review on a PostgreSQL store ------------------------------------------------------
+
+
+def audit_hash(trail: Trail, seq: int) -> str:
+    ref = trail.decided[seq].audit
+    assert ref is not None
+    return ref.hash
+
+
+def test_log_export_and_report_on_a_postgresql_store(postgres_url: str, tmp_path: Path,
+                                                      trail: Trail) -> None:
+    from gatekeeper.record.postgres import PostgresStore
+
+    shared = build_trail(tmp_path / "unused.jsonl",
+                         lambda clock: PostgresStore(postgres_url, env={}, clock=clock))
+    on_file = run("log", "--audit-log", str(trail.path)).stdout
+    assert run("log", "--audit-store", postgres_url).stdout == on_file  # the same table
+    moves = run("log", "--audit-store", postgres_url, "--alias", "champion", "--action",
+                "promotion").stdout.splitlines()[1:]
+    assert [" ".join(line.split()[-4:]) for line in moves] == ["champion: none → v2",
+                                                               "champion: v2 → v3"]
+    assert [line.split()[0] for line in moves] == ["2", "7"]
+
+    statements = [json.loads(line) for line in run(
+        "export", "--audit-store", postgres_url, "--format", "intoto").stdout.splitlines()]
+    assert [s["predicate"]["audit"] for s in statements] == [
+        {"log": shared.location, "seq": seq, "hash": audit_hash(shared, seq)}
+        for seq in (1, 3, 6)]
+    for statement in statements:
+        assert statement == decision_statement(predicate(shared.decided[
+            statement["predicate"]["audit"]["seq"]]))
+
+    report = run("report", "--audit-store", postgres_url, "--model", "churn", "--alias",
+                 "champion")
+    assert report.exit_code == 0
+    lines = github(report.stdout).lines
+    assert lines[0] == "Audit dossier: churn alias champion (versions 2, 3)"
+    assert f"✅ Chain intact: 8 records in {shared.location}" in lines

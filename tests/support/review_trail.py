@@ -15,7 +15,14 @@ from typing import Any
 from gatekeeper.decide.result import AuditRef, Decision, Promotion
 from gatekeeper.decide.result import Result as GateResult
 from gatekeeper.evaluate.interface import Status
-from gatekeeper.record import AuditLog, Identity, decision_entry, promotion_entry, refusal_entry
+from gatekeeper.record import (
+    AuditLog,
+    AuditStore,
+    Identity,
+    decision_entry,
+    promotion_entry,
+    refusal_entry,
+)
 from gatekeeper.record.records import approval_entry, waiver_use_entries
 from tests.support.results import sample_result
 
@@ -41,30 +48,31 @@ def version(number: str, decision: Decision) -> GateResult:
                           {"sha256": MODEL_SHA, "bytes": 2048}})
 
 
+#: Opens the store the trail is written to, with the given clock.
+StoreAt = Callable[[Callable[[], datetime]], AuditStore]
+
+
 @dataclasses.dataclass
 class Trail:
     """The log and the results its decisions were recorded from (their ``audit`` set)."""
 
     path: Path
     decided: dict[int, GateResult]
-
-    @property
-    def location(self) -> str:
-        """The store's own name for the log (as reports show it)."""
-        return AuditLog(self.path, env={}).location
+    location: str
 
     def records(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.path.read_text().splitlines()]
 
 
-def build_trail(log_path: Path) -> Trail:
-    """A real log at ``log_path``, May 1-5 2024: 1 v2 pass (alice)  2 champion none → v2
-    3 v3 block with a waiver  4 its waiver_use  5 approval of v3  6 v3 pass (bob)
-    7 champion v2 → v3 (bob)  8 v4 refused champion."""
+def build_trail(log_path: Path, store_at: StoreAt | None = None) -> Trail:
+    """A real log at ``log_path`` (or in the store ``store_at`` opens), May 1-5 2024:
+    1 v2 pass (alice)  2 champion none → v2  3 v3 block with a waiver  4 its waiver_use
+    5 approval of v3  6 v3 pass (bob)  7 champion v2 → v3 (bob)  8 v4 refused champion."""
     decided: dict[int, GateResult] = {}
+    opened = store_at or (lambda clock: AuditLog(log_path, env={}, clock=clock))
 
     def append(entry: dict[str, Any], day: int) -> AuditRef:
-        return AuditLog(log_path, env={}, clock=at(day)).append(entry)
+        return opened(at(day)).append(entry)
 
     def decide(result: GateResult, who: Identity, day: int) -> GateResult:
         ref = append(decision_entry(result, who, now=at(day)()), day)
@@ -89,4 +97,4 @@ def build_trail(log_path: Path) -> Trail:
     append(refusal_entry(v4.model, "serve", v4.playbook,
                          "no passing decision for churn version 4 at serve", ALICE,
                          alias="champion"), 5)
-    return Trail(log_path, decided)
+    return Trail(log_path, decided, opened(at(1)).location)
