@@ -19,6 +19,8 @@ readings against what the server did, not against a wall clock):
 - **decode**: each output token takes ``decode_s x (1 + decode_growth x (streams - 1))``, where
   streams is how many requests are decoding at that moment; tokens are sent
   ``tokens_per_chunk`` at a time, the first ``reasoning_tokens`` of them as reasoning.
+- **errors**: every ``error_every``-th request sends its first token, then an error event
+  (``data: {"error": {...}}``, as vLLM does inside a 200 stream) and ends.
 - A chat stream opens with a role-only chunk (``{"role": "assistant", "content": ""}``) sent
   on arrival, before any token: it is not a token, and a client that counts it as the first
   token reads a TTFT of almost nothing.
@@ -35,7 +37,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -61,6 +63,7 @@ class Law:
     stall_s: float = 0.5
     cache_block: int = 16
     usage_offset: int = 0  # added to usage.completion_tokens: a server whose count is wrong
+    error_every: int = 0  # every Nth request breaks off after its first token with an error
     model: str = "law-1"
     kv_capacity_tokens: int = 100_000
 
@@ -247,13 +250,19 @@ class LlmTarget:
         if chat:
             await self.send(response, served, 0, "role",
                             self.chat_chunk(ident, {"role": "assistant", "content": ""}))
-        async for words, kind in self.generate_chunks(served, max_tokens):
-            if chat:
-                key = "reasoning_content" if kind == "reasoning" else "content"
-                data = self.chat_chunk(ident, {key: words})
-            else:
-                data = self.completion_chunk(ident, words)
-            await self.send(response, served, len(words.split()), kind, data)
+        async with contextlib.aclosing(self.generate_chunks(served, max_tokens)) as chunks:
+            async for words, kind in chunks:
+                if self.breaks(served):
+                    await self.write(response, {"error": {"message": "engine failed",
+                                                          "type": "InternalServerError",
+                                                          "code": 500}})
+                    break
+                if chat:
+                    key = "reasoning_content" if kind == "reasoning" else "content"
+                    data = self.chat_chunk(ident, {key: words})
+                else:
+                    data = self.completion_chunk(ident, words)
+                await self.send(response, served, len(words.split()), kind, data)
         finish = ({"index": 0, "delta": {}, "logprobs": None, "finish_reason": "length"}
                   if chat else {"index": 0, "text": "", "logprobs": None,
                                 "finish_reason": "length"})
@@ -280,13 +289,24 @@ class LlmTarget:
         body = await request.json()
         served = self.arrive("kserve-v2", str(body.get("text_input", "")), arrived)
         response = await self.open_stream(request)
-        async for words, kind in self.generate_chunks(served, self.kserve_max(body)):
-            await self.send(response, served, len(words.split()), kind, {
-                "model_name": request.match_info["model"], "model_version": "1",
-                "text_output": words})
+        chunks = self.generate_chunks(served, self.kserve_max(body))
+        async with contextlib.aclosing(chunks):
+            async for words, kind in chunks:
+                if self.breaks(served):
+                    await self.write(response, {"error": "engine failed"})
+                    break
+                await self.send(response, served, len(words.split()), kind, {
+                    "model_name": request.match_info["model"], "model_version": "1",
+                    "text_output": words})
         self.finish(served)
         await response.write_eof()
         return response
+
+    def breaks(self, served: Served) -> bool:
+        """Whether ``served`` breaks off now: an ``error_every``-th request after its first
+        token."""
+        every = self.law.error_every
+        return bool(every) and served.number % every == 0 and served.output_tokens > 0
 
     @staticmethod
     def kserve_max(body: dict[str, Any]) -> int:
@@ -310,7 +330,7 @@ class LlmTarget:
             yield words, kind
 
     async def generate_chunks(self, served: Served, max_tokens: int
-                              ) -> AsyncIterator[tuple[str, str]]:
+                              ) -> AsyncGenerator[tuple[str, str], None]:
         """Queue, stall, prefill, then the tokens chunk by chunk (words, kind)."""
         law, c = self.law, self.counters
         c.waiting += 1
@@ -455,11 +475,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reasoning-tokens", type=int, default=0)
     parser.add_argument("--stall-every", type=int, default=0)
     parser.add_argument("--stall-ms", type=float, default=500.0)
+    parser.add_argument("--error-every", type=int, default=0)
     parser.add_argument("--model", default="law-1")
     a = parser.parse_args(argv)
     law = Law(a.prefill_ms_per_token / 1000, a.decode_ms / 1000, a.decode_growth, a.slots,
               a.tokens_per_chunk, a.reasoning_tokens, a.stall_every, a.stall_ms / 1000,
-              model=a.model)
+              error_every=a.error_every, model=a.model)
     target = LlmTarget(law, a.port)
     print(f"LLM target ({law}) on http://127.0.0.1:{a.port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

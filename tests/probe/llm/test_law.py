@@ -177,3 +177,40 @@ def test_reasoning_first_gives_ttfo_after_ttft() -> None:
     lag = e["ttft"]["mean_ms"] - e["service_ttft"]["mean_ms"]
     assert close(e["ttfo"]["mean_ms"] - lag, ttfo_truth), (e["ttfo"], ttfo_truth)
     assert e["ttfo"]["p50_ms"] > e["ttft"]["p50_ms"] + 10  # five reasoning tokens of 3 ms
+
+
+@pytest.mark.parametrize("api", ["openai-chat", "kserve-v2"])
+def test_an_error_inside_a_200_stream_is_a_failure_and_a_goodput_miss(api: ApiName) -> None:
+    target = LlmTarget(Law(prefill_s_per_token=0.0002, decode_s=0.002, error_every=4))
+    with target as url:
+        measured = probe(url, api, Slo(ttft_ms=1000))
+    e = endpoint(measured)
+    assert e["requests"] == 60 and e["failures"] == 15 and e["ok"] == 45
+    assert e["goodput"]["good"] == 45
+    assert measured.report.endpoints[0].errors["5xx"] == 15
+    # 15 of 60 failed: the strict p50 is finite, the strict p90 and p99 are infinite.
+    assert e["strict"]["ttft"]["p50_ms"] is not None
+    assert e["strict"]["ttft"]["p90_ms"] is None and e["strict"]["ttft"]["p99_ms"] is None
+    assert "ttft_strict.gen.p99_ms" not in measured.metrics
+    assert measured.metrics["ttft.gen.p99_ms"] < 1000
+
+
+def test_metrics_page_uses_vllm_names_and_counts_what_was_served() -> None:
+    import urllib.request
+
+    target = LlmTarget(LAW)
+    with target as url:
+        probe(url, "openai-chat")
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as answer:
+            page = answer.read().decode()
+    served = target.served
+    values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+              for line in page.splitlines() if line and not line.startswith("#")}
+    label = '{model_name="law-1"}'
+    assert values[f"vllm:time_to_first_token_seconds_count{label}"] == len(served) == 60
+    assert values[f"vllm:time_to_first_token_seconds_sum{label}"] == pytest.approx(
+        sum(s.ttft_s for s in served))
+    assert values[f"vllm:generation_tokens_total{label}"] == 60 * MAX_TOKENS
+    assert values[f"vllm:prefix_cache_hits_total{label}"] == sum(s.cached_tokens for s in served)
+    assert values[f"vllm:num_requests_waiting{label}"] == 0
+    assert "vllm:inter_token_latency_seconds_bucket{model_name=\"law-1\",le=\"+Inf\"}" in page
