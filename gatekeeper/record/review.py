@@ -89,19 +89,21 @@ class ChainCheck:
     lines: tuple[str, ...]
 
 
-def chain_check(verification: Any) -> ChainCheck:
-    """``verify()``'s answer as lines: a ``Report`` (every finding with its code, and notes
-    such as signatures not checked) or a ``Verification`` (the first bad record)."""
+def chain_check(verification: Any, *checked: str) -> ChainCheck:
+    """``verify()``'s answer as lines: a ``Report`` (``inspect``: every finding with its code,
+    then ``checked``, what was and was not checked, then its notes) or a ``Verification``
+    (the first bad record, or whether signatures were checked)."""
     findings = getattr(verification, "findings", None)
     if findings is not None:
         lines = [f.text() if hasattr(f, "text") else str(f) for f in findings]
-        lines += [str(n) for n in getattr(verification, "notes", ())]
+        lines += [*checked, *(str(n) for n in getattr(verification, "notes", ()))]
         return ChainCheck(bool(verification.ok), int(verification.count), tuple(lines))
-    lines = [] if verification.ok else [str(verification.reason)]
-    if verification.ok and getattr(verification, "key_id", None) is None:
-        lines.append("signatures not checked (no key given)")
-    elif verification.ok:
-        lines.append(f"signatures valid (key_id {verification.key_id})")
+    if not verification.ok:
+        lines = [str(verification.reason)]
+    elif getattr(verification, "key_id", None) is None:
+        lines = ["signatures not checked (no key given)"]
+    else:
+        lines = [f"signatures valid (key_id {verification.key_id})"]
     return ChainCheck(bool(verification.ok), int(verification.count), tuple(lines))
 
 

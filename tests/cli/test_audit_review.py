@@ -358,3 +358,41 @@ def test_log_export_and_report_on_a_postgresql_store(postgres_url: str, tmp_path
     lines = github(report.stdout).lines
     assert lines[0] == "Audit dossier: churn alias champion (versions 2, 3)"
     assert f"✅ Chain intact: 8 records in {shared.location}" in lines
+
+
+# -- the dossier's verification: checkpoints and signatures -----------------------------------
+
+
+def test_report_catches_a_cut_tail_through_the_checkpoint(trail: Trail) -> None:
+    # The chain alone cannot tell a shorter log from a whole one; the checkpoint can.
+    lines = trail.path.read_text().splitlines(keepends=True)
+    trail.path.write_text("".join(lines[:-1]))
+    result = run("report", "--audit-log", str(trail.path), "--model", "churn", "--version",
+                 "3")
+    assert result.exit_code == 1
+    shown = github(result.stdout).lines
+    assert shown[3] == (f"⛔ Chain NOT intact: problems found verifying {trail.location} "
+                        "(7 records read)")
+    assert shown[4].startswith("record 8: truncated: ")
+
+
+def test_report_checks_signatures_with_a_public_key(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from gatekeeper.record.signing import Signer
+
+    signer = Signer(Ed25519PrivateKey.generate())
+    path = tmp_path / "signed.jsonl"
+    signed = build_trail(path, lambda clock: AuditLog(path, env={}, clock=clock, signer=signer))
+    key = tmp_path / "k.pub"
+    key.write_text(signer.public_key_text)
+    args = ("report", "--audit-log", str(path), "--model", "churn", "--version", "2")
+
+    checked = run(*args, "--public-key", str(key))
+    assert checked.exit_code == 0
+    assert github(checked.stdout).lines[3:5] == [
+        f"✅ Chain intact: 8 records in {signed.location}",
+        f"signatures: valid (8 records, key {signer.key_id})"]
+    unchecked = github(run(*args).stdout).lines
+    assert unchecked[4].startswith("signatures: NOT CHECKED: no --public-key given (8 of 8 "
+                                   "records signed")
