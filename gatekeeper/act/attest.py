@@ -89,7 +89,6 @@ def model_files_digest(result: Result) -> str | None:
     """The manifest digest of the version's model files when the gate took it
     (``evidence/digests.py``: ``Result.evidence_digests`` by reference), else None."""
     model = result.model
-    digests: Mapping[str, Any] = getattr(result, "evidence_digests", None) or {}
-    entry = digests.get(f"mlflow:models/{model.name}/{model.version}/model_files")
+    entry = result.evidence_digests.get(f"mlflow:models/{model.name}/{model.version}/model_files")
     found = entry.get("sha256") if isinstance(entry, Mapping) else None
     return found if isinstance(found, str) else None

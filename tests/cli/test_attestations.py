@@ -102,6 +102,12 @@ def test_poc_and_serve_in_two_workspaces_then_promote_in_a_third(
     assert statement["predicate"] == record_predicate(poc, audit["log"])
     assert statement["predicate"]["milestone_digest"] == poc["playbook"]["milestone_digest"]
     assert statement["subject"][0]["name"] == "mlflow:models/fraud/1"
+    # The model files' digest, when the gate took it (evidence/digests.py), is a second subject.
+    files = (poc.get("evidence_digests") or {}).get("mlflow:models/fraud/1/model_files") or {}
+    assert statement["subject"][1:] == ([{
+        "name": "mlflow:models/fraud/1/model_files",
+        "digest": {"sha256": files["sha256"].removeprefix("sha256:")}}] if "sha256" in files
+        else [])
 
     b = spaces.enter("b")
     assert spaces.gatekeeper("check", "serve", "-o", "json=result.json") == 0
