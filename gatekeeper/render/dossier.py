@@ -34,6 +34,8 @@ STYLE = page.STYLE + """
 .chain.intact { background: #2b8a3e; } .chain.broken { background: #c92a2a; }
 .chain ul { margin: 0.3em 0 0; }
 section.decision { border-top: 1px solid #dee2e6; margin-top: 1em; }
+#timeline td:nth-child(2) { white-space: nowrap; }
+td.state { font-weight: 700; }
 """
 
 Rows = list[tuple[str, ...]]
@@ -160,7 +162,8 @@ def _html_decisions(dossier: Dossier) -> str:
         parts.append(f'<section class="decision" data-seq="{e(record.get("seq"))}">'
                      f"<h3>{e(decision_title(record))}</h3>"
                      f'<dl class="facts">{facts}</dl>'
-                     f"{_html_table(CHECK_HEAD, check_rows(record))}</section>")
+                     f"{_html_table(CHECK_HEAD, check_rows(record), status_column=2)}"
+                     "</section>")
     if len(parts) == 1:
         parts.append('<p class="muted">none</p>')
     return "".join(parts) + "</section>"
@@ -171,11 +174,23 @@ def _html_section(anchor: str, title: str, head: Sequence[str], rows: Rows) -> s
     return f'<section id="{anchor}"><h2>{title}</h2>{body}</section>'
 
 
-def _html_table(head: Sequence[str], rows: Rows) -> str:
+def _html_table(head: Sequence[str], rows: Rows, status_column: int | None = None) -> str:
+    """A table; with ``status_column``, each row is classed by its check's state (coloured
+    as in the gate's own html report)."""
     e = page.e
     th = "".join(f"<th>{e(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(_html_row(row, status_column) for row in rows)
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html_row(row: Sequence[str], status_column: int | None) -> str:
+    e = page.e
+    if status_column is None:
+        return "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>"
+    cells = "".join(f'<td class="state">{e(c)}</td>' if i == status_column else f"<td>{e(c)}</td>"
+                    for i, c in enumerate(row))
+    return f'<tr class="{e(row[status_column])}">{cells}</tr>'
+
 
 
 # -- markdown ------------------------------------------------------------------------------------

@@ -102,6 +102,9 @@ def test_the_html_dossier_in_chromium(dossier: Dossier, tmp_path: Path) -> None:
     assert rows[at_latency:at_latency + 7] == [
         "latency-predict", "latency", "fail", "yes", "p95_ms 40, p99_ms 80",
         "p95_ms 74, p99_ms 161", "predict: p95 = 74 ms > 40 ms, p99 = 161 ms > 80 ms"]
+    # Rows are coloured by state: record 3's failures and its waiver stand out.
+    states = [attrs["class"] for attrs in dom.all("tr") if attrs.get("class")]
+    assert {"fail", "error", "waived", "warn", "pass", "skip"} <= set(states)
     # The prerequisite comes first, apart from the playbook's checks.
     assert rows[rows.index("waiver") + 1] == "gatekeeper.earlier-milestones"
     for heading in ("Approvals", "Waivers used", "Evidence digests"):
