@@ -257,6 +257,20 @@ def test_report_of_one_version_leaves_the_others_out(trail: Trail, tmp_path: Pat
     assert "Audit dossier: churn version 2" in github(out.read_text()).lines
 
 
+def test_report_writes_html_to_a_file_and_markdown_to_stdout(trail: Trail,
+                                                            tmp_path: Path) -> None:
+    page = tmp_path / "out" / "dossier.html"
+    page.parent.mkdir()
+    result = run("report", "--audit-log", str(trail.path), "--model", "churn", "-o",
+                 f"html={page}", "-o", "markdown")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("# Audit dossier: churn (every version)\n")
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.endswith("</body></html>\n")
+    assert "<h1>Audit dossier: churn (every version)</h1>" in text
+    assert [m for m in ("<script", "<link", "<img", "url(", "@import") if m in text] == []
+
+
 def test_report_of_a_tampered_log_lists_the_findings_and_exits_1(trail: Trail) -> None:
     text = trail.path.read_text()
     trail.path.write_text(text.replace('"decision":"block"', '"decision":"pass"', 1))
@@ -279,6 +293,8 @@ def test_report_of_a_tampered_log_lists_the_findings_and_exits_1(trail: Trail) -
         (("--model", "fraud"), "audit store {log}: no records of fraud (every version)"),
         (("--model", "churn", "-o", "pdf"),
          "-o/--output: unknown dossier format 'pdf' (available: html, markdown)"),
+        (("--model", "churn", "-o", "html=/"),
+         "-o/--output /: is a folder; results are written to regular files only"),
         (("--model", "churn", "-o", "html", "-o", "markdown"),
          "-o/--output: html and markdown would both go to stdout; send all but one to a file "
          "(FMT=PATH)"),
