@@ -48,6 +48,7 @@ from gatekeeper.evidence.attestations import (
     refusals,
     with_attested,
 )
+from gatekeeper.evidence.digests import MODEL_COPY, evidence_digests
 from gatekeeper.evidence.external import with_external
 from gatekeeper.evidence.github_reviews import ReviewSource
 from gatekeeper.evidence.gitinfo import playbook_commit
@@ -67,6 +68,7 @@ from gatekeeper.load.policy import (
     load_policies,
     protected_aliases,
     required_approvals,
+    retention_days,
     trusted_keys,
 )
 from gatekeeper.load.waivers import load_waivers
@@ -75,13 +77,19 @@ from gatekeeper.record import (
     AuditStore,
     AuditWriteError,
     Identity,
-    decision_entry,
     promotion_entry,
     recorded_promotion_entry,
     refusal_entry,
     waiver_use_entries,
 )
-from gatekeeper.record.records import APPROVAL, DECISION, checks_evidence, evidence_digest
+from gatekeeper.record.records import (
+    APPROVAL,
+    DECISION,
+    checks_evidence,
+    evidence_digest,
+    sealed_decision_entry,
+)
+from gatekeeper.record.sealed import append_sealed
 from gatekeeper.record.standing import latest_promotions, promoted_version
 
 if TYPE_CHECKING:
@@ -199,6 +207,7 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
     evidence = with_external(source.collect(request.model, version, wanted), wanted.external)
     evidence = with_scans(evidence, wanted.scans, source)
     candidate = evidence.candidate
+    digests = evidence_digests(candidate, wanted, source, copied=evidence.extra.get(MODEL_COPY))
     every = [m.id for m in loaded.playbook.milestones]
     attested = attestations(candidate, policies)
     found = with_attested(audit.latest_decisions(request.model, version, candidate.run_id,
@@ -221,10 +230,12 @@ def run_gate(request: GateRequest, adapters: Adapters) -> Result:
         checks=checks, actor=adapters.identity.actor, started_at=started,
         finished_at=utcnow(), gatekeeper_version=__version__, policies=loaded.policies,
         history=history(loaded, found), registry_url=adapters.registry_url,
-        waivers=waived,
+        waivers=waived, evidence_digests=digests,
     )
     with audit.session() as session:
-        result = result.with_audit(session.append(decision_entry(result, adapters.identity)))
+        entry, sealed = sealed_decision_entry(result, adapters.identity,
+                                              retention_days=retention_days(policies))
+        result = result.with_audit(append_sealed(session, entry, sealed, audit.location))
         for entry in waiver_use_entries(result, adapters.identity):
             session.append(entry)
         if adapters.attestor is not None:  # before the alias moves: never an unattested pass

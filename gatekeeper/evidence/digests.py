@@ -39,6 +39,9 @@ from gatekeeper.evidence.interface import (
     VersionEvidence,
 )
 
+#: Where ``with_scans`` leaves the digests of the model files it copied for the scanners
+#: (``Evidence.extra``), so they are hashed from that copy instead of downloaded twice.
+MODEL_COPY = "digests:model-copy"
 #: The most bytes copied to take the digests of one decision (all items together).
 MAX_DIGEST_BYTES = 512 * 2**20
 #: A model or folder with more files keeps its manifest digest without per-file digests.
@@ -55,15 +58,21 @@ def model_ref(cand: VersionEvidence) -> str:
 
 
 def evidence_digests(cand: VersionEvidence, request: EvidenceRequest, source: EvidenceSource,
-                     *, max_bytes: int = MAX_DIGEST_BYTES,
-                     env: Mapping[str, str] | None = None) -> Digests:
+                     *, max_bytes: int = MAX_DIGEST_BYTES, env: Mapping[str, str] | None = None,
+                     copied: Mapping[str, Any] | None = None) -> Digests:
     """Digests and values of what the checks asked by ``request`` read of ``cand``, by
-    evidence reference (the references the checks cite)."""
+    evidence reference (the references the checks cite). ``copied``: the model's digests
+    taken from the scanners' copy (``MODEL_COPY``), used instead of downloading it again."""
     found: Digests = {}
     budget = _Budget(max_bytes)
     with tempfile.TemporaryDirectory(prefix="gatekeeper-digest-") as folder:
         root = Path(folder)
-        found.update(_model_digests(cand, request, source, root / "model", budget))
+        if copied is not None:
+            parts = {cand.ref("model", "signature"), cand.ref("model", "input_example")}
+            found.update({ref: dict(entry) for ref, entry in copied.items()
+                          if request.model_info or ref not in parts})
+        else:
+            found.update(_model_digests(cand, request, source, root / "model", budget))
         for index, path in enumerate(sorted(request.read_artifacts)):
             found[cand.ref("artifacts", path)] = _item_digest(
                 cand, source, path.strip("/"), root / f"artifact-{index}", budget)
@@ -161,6 +170,11 @@ def _model_digests(cand: VersionEvidence, request: EvidenceRequest, source: Evid
     if request.model_info:
         found.update(_model_parts(cand, local))
     return found
+
+
+def copied_model_digests(cand: VersionEvidence, local: Path) -> Digests:
+    """The model's digests from a local copy of its files (the scanners')."""
+    return {model_ref(cand): tree_digest(local), **_model_parts(cand, local)}
 
 
 def _model_parts(cand: VersionEvidence, local: Path) -> Digests:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gatekeeper.common.redact import redact_secrets
 from gatekeeper.errors import InfrastructureError
+from gatekeeper.evidence.digests import MODEL_COPY, copied_model_digests
 from gatekeeper.evidence.interface import Evidence, EvidenceSource, ScanQuery, VersionEvidence
 from gatekeeper.evidence.scanners import SCANNERS
 from gatekeeper.evidence.scanners.interface import ScanFailure, ScanReport, ScanTarget
@@ -41,6 +42,8 @@ def with_scans(evidence: Evidence, queries: Iterable[ScanQuery], source: Evidenc
         else:
             target = scan_target(cand, root, model_dir, run_dir)
             answers = {q.key: run_scan(q, target, env) for q in ordered}
+            if model_dir is not None:  # hashed while the copy exists, not downloaded twice
+                answers[MODEL_COPY] = copied_model_digests(cand, model_dir)
     return replace(evidence, extra={**evidence.extra, **answers})
 
 

@@ -11,10 +11,22 @@ from pathlib import Path
 import rfc8785
 
 from gatekeeper.common.sensitive import SALT_ENV, keyed_digest
-from gatekeeper.evidence.digests import changed_evidence, evidence_digests, model_ref
-from gatekeeper.evidence.interface import EvidenceRequest, VersionEvidence
+from gatekeeper.evidence.digests import (
+    MODEL_COPY,
+    changed_evidence,
+    evidence_digests,
+    model_ref,
+)
+from gatekeeper.evidence.interface import (
+    MODEL_FILES,
+    Evidence,
+    EvidenceRequest,
+    ScanQuery,
+    VersionEvidence,
+)
 from gatekeeper.evidence.mlflow_env import mlflow_client
 from gatekeeper.evidence.mlflow_source import MlflowSource
+from gatekeeper.evidence.scans import with_scans
 from tests.support.registry import seed_version
 
 CARD = "# churn model card\nOwner: the churn team\n"
@@ -114,3 +126,26 @@ def test_an_artifact_replaced_in_mlflow_after_the_decision_is_detected(
     assert changes[cand.ref("version_tags", "approval.ref")].status == "unchanged"
     # Without the organisation's salt, sensitive values cannot be compared: said so.
     assert changes[cand.ref("version_tags", "deploy.token")].status == "unchecked"
+
+
+class CountingSource(MlflowSource):
+    """The real source, counting the downloads of the model's files."""
+
+    model_downloads = 0
+
+    def download(self, version: VersionEvidence, where: str, dest: Path) -> Path | None:
+        self.model_downloads += where == MODEL_FILES
+        return super().download(version, where, dest)
+
+
+def test_the_scanners_copy_is_hashed_instead_of_downloading_the_model_twice(
+        tracking_uri: str) -> None:
+    _, cand = seeded(tracking_uri)
+    source = CountingSource(tracking_uri)
+    alone = evidence_digests(cand, WANTED, source, env={})
+    assert source.model_downloads == 1
+
+    scanned = with_scans(Evidence(cand), [ScanQuery("no-such-scanner")], source)
+    reused = evidence_digests(cand, WANTED, source, env={}, copied=scanned.extra[MODEL_COPY])
+    assert source.model_downloads == 1  # the scanners' copy (fetch_files) was hashed
+    assert reused == alone
