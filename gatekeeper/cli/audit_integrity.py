@@ -54,7 +54,8 @@ def verify_command(audit_log: Any, public_keys: tuple[str, ...], anchors: tuple[
             return INTACT if verification.ok else TAMPERED
         legacy = audit_key.encode("utf-8") if audit_key else None
         report = store.inspect(trusted, legacy_key=legacy, anchors=sources)
-    click.echo("\n".join(report_lines(store.location, report, tuple(a.name for a in sources))))
+    names = tuple(a.name for a in sources)
+    click.echo("\n".join(report_lines(str(store.path), report, names)))
     return INTACT if report.ok else TAMPERED
 
 
@@ -71,12 +72,12 @@ def repair_command(audit_log: Any) -> int:
         try:
             repaired = store.repair(repair_entry())
         except RepairRefused as refused:
-            click.echo("\n".join(refused_lines(store.location, refused.report)))
+            click.echo("\n".join(refused_lines(str(store.path), refused.report)))
             return TAMPERED
     if repaired is None:
-        click.echo(f"audit log {store.location}: nothing to repair (no torn last line)")
+        click.echo(f"audit log {store.path}: nothing to repair (no torn last line)")
     else:
-        click.echo(f"audit log {store.location}: removed the torn line {repaired.line} "
+        click.echo(f"audit log {store.path}: removed the torn line {repaired.line} "
                    f"({repaired.size} bytes, {repaired.sha256}); recorded as record "
                    f"{repaired.ref.seq}")
     return INTACT

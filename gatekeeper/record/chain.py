@@ -29,7 +29,7 @@ LEGACY_SIGNATURE_PREFIX = "hmac-sha256:"
 # ``key_id`` stays inside the hash on purpose: which key signed a record is part of what it says.
 UNHASHED_FIELDS = frozenset({"hash", "signature"})
 # The stored tail: `,"hash":"sha256:<64 hex>"` and optionally `,"signature":"<no quote>"`, `}`.
-_TAIL = re.compile(rb',"hash":"sha256:([0-9a-f]{64})"(?:,"signature":"[^"\\]*")?}\Z')
+_TAIL = re.compile(rb',"hash":"sha256:[0-9a-f]{64}"(?:,"signature":"[^"\\]*")?}')
 
 
 def canonical_json(value: Mapping[str, Any]) -> bytes:
@@ -67,11 +67,14 @@ def stored_body_hash(raw: bytes) -> str | None:
     """The hash written at the end of a line in the stored layout, if its canonical body
     bytes (everything before ``,"hash":``, closed) hash to it; else None (decide by
     canonicalising)."""
-    match = _TAIL.search(raw)
-    if match is None:
+    at = raw.rfind(b',"hash":"sha256:')
+    if at < 0 or not _TAIL.fullmatch(raw, at):
         return None
-    digest = hashlib.sha256(raw[:match.start()] + b"}").hexdigest()
-    return HASH_PREFIX + digest if digest == match.group(1).decode("ascii") else None
+    stored = raw[at + 16:at + 80]  # the 64 hex digits after `,"hash":"sha256:`
+    hasher = hashlib.sha256(memoryview(raw)[:at])  # no copy of the body
+    hasher.update(b"}")
+    digest = hasher.hexdigest()
+    return HASH_PREFIX + digest if digest.encode("ascii") == stored else None
 
 
 def legacy_signature_valid(record_hash_: str, signature: str, key: bytes) -> bool:

@@ -309,3 +309,20 @@ def _default_uri() -> str:
     from gatekeeper.evidence.mlflow_env import default_tracking_uri
 
     return default_tracking_uri()
+
+
+#: Extra anchors for the commands that append: ``git:PATH`` specs separated by spaces.
+ANCHOR_VARIABLE = "GATEKEEPER_ANCHOR"
+
+
+def gate_anchors(tracking_uri: str, env: Mapping[str, str]) -> list[Anchor]:
+    """The anchors a gate publishes to: the MLflow version tag (always, on the registry it
+    gates against) and every ``git:PATH`` in ``GATEKEEPER_ANCHOR``. Raises InvalidInputError."""
+    anchors: list[Anchor] = [MlflowAnchor(tracking_uri)]
+    for spec in env.get(ANCHOR_VARIABLE, "").split():
+        anchor = parse_anchor(spec, tracking_uri)
+        if not isinstance(anchor, GitAnchor):
+            raise InvalidInputError(f"{ANCHOR_VARIABLE}: {spec}: a gate anchors to git:PATH "
+                                    "(MLflow version tags are always written)")
+        anchors.append(anchor)
+    return anchors

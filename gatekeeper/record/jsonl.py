@@ -45,6 +45,7 @@ from gatekeeper.record.checkpoint import (
 )
 from gatekeeper.record.index import Head, Index, decision_key
 from gatekeeper.record.query import RecordFilter, nested
+from gatekeeper.record.scan import Line, scan
 from gatekeeper.record.signing import (
     LEGACY_HMAC_VARIABLE,
     SIGNING_KEY_VARIABLE,
@@ -67,7 +68,7 @@ from gatekeeper.record.verify import (
 DEFAULT_PATH = Path(".gatekeeper/audit.jsonl")
 KEY_VARIABLE = SIGNING_KEY_VARIABLE
 LOCK_TIMEOUT = 30.0
-LOCK_POLL_S = 0.02
+LOCK_POLL_S = 0.002
 INTEGRITY_FIELDS = frozenset(
     {"schema", "seq", "recorded_at", "log_id", "prev_hash", "key_id", "hash", "signature"}
 )
@@ -167,7 +168,9 @@ class AuditLog:
 
     @property
     def location(self) -> str:
-        return str(self.path)
+        """The log's absolute ``file://`` URI: a reference that still names this file when
+        read from another folder or machine (docs/audit.md, "What a record holds")."""
+        return self.path.absolute().as_uri()
 
     @property
     def key_id(self) -> str | None:
@@ -366,8 +369,8 @@ class AuditLog:
     def _inspect(self, size: int | None, trusted: TrustedKeys, legacy_key: bytes | None,
                  anchors: Sequence[Anchor]) -> Report:
         inspector = Inspector(trusted=trusted, legacy_key=legacy_key)
-        for number, _offset, raw, terminated, last in _with_last(_read_lines(self.path, size)):
-            record = inspector.feed(number, raw, terminated, last)
+        for number, (_offset, outcome, terminated), last in self._scan(size):
+            record = inspector.judge(number, outcome, terminated, last)
             if record is not None:
                 for anchor in anchors:
                     if anchor.covers(record):
@@ -380,6 +383,25 @@ class AuditLog:
             notes.append(f"signatures were not checked: no --public-key given "
                          f"({inspector.signed} of {inspector.records} records signed)")
         return inspector.report(tuple(notes))
+
+    def _scan(self, size: int | None) -> Iterator[tuple[int, Line, bool]]:
+        """(line number, the parsed line, whether it is the last), for ``_inspect``."""
+        try:
+            lines = scan(self.path, size)
+            previous = next(lines, None)
+            number = 0
+            for current in lines:
+                number += 1
+                assert previous is not None
+                yield number, previous, False
+                previous = current
+            if previous is not None:
+                yield number + 1, previous, True
+        except FileNotFoundError:
+            raise AuditReadError(f"audit log {self.path} does not exist") from None
+        except OSError as exc:
+            raise AuditReadError(f"audit log {self.path}: cannot read: {_describe(exc)}"
+                                 ) from exc
 
     def _compare_sidecar(self, inspector: Inspector) -> Iterator[str]:
         try:
@@ -530,7 +552,7 @@ class AuditSession:
             else {}
         self._index.update(self._head, decisions)
         log._anchor(Checkpoint(origin, seq, digest).signed(log.signer), body)
-        return AuditRef(log=str(log.path), seq=seq, hash=digest)
+        return AuditRef(log=log.location, seq=seq, hash=digest)
 
     def latest_decisions(
         self, model: str, version: str, run_id: str | None, milestones: Sequence[str]

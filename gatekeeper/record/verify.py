@@ -121,7 +121,7 @@ class Inspector:
     key_ids: set[str] = field(default_factory=set)
     covered: dict[str, int] = field(default_factory=dict)
     head: str | None = None
-    _hashes: bytearray = field(default_factory=bytearray)
+    _hashes: list[str | None] = field(default_factory=list)
     _links: set[str] | None = field(default_factory=lambda: {chain.GENESIS_HASH})
     _missing: set[int] = field(default_factory=set)
     _missing_at: dict[int, int] = field(default_factory=dict)
@@ -136,22 +136,30 @@ class Inspector:
              is_last: bool) -> dict[str, Any] | None:
         """Judge one stored line; returns its record when it is one."""
         try:
-            parsed = parse_line(raw)
+            outcome: _Parsed | str = parse_line(raw)
         except _Unusable as bad:
+            outcome = str(bad)
+        return self.judge(number, outcome, terminated, is_last)
+
+    def judge(self, number: int, outcome: _Parsed | str, terminated: bool,
+              is_last: bool) -> dict[str, Any] | None:
+        """Judge one line already parsed (``outcome``: the parsed line, or why it is not a
+        record); returns its record when it is one."""
+        if isinstance(outcome, str):
             if is_last:
                 self._add("torn", self.last_seq + 1, number,
-                          f"the last line is incomplete ({bad}): an append was interrupted; "
-                          "`gatekeeper audit repair` removes it")
+                          f"the last line is incomplete ({outcome}): an append was "
+                          "interrupted; `gatekeeper audit repair` removes it")
             else:
-                self._add("malformed", None, number, str(bad))
+                self._add("malformed", None, number, outcome)
             return None
         if is_last and not terminated:
-            self._add("torn", parsed.record["seq"], number,
+            self._add("torn", outcome.record["seq"], number,
                       "the last line has no newline: an append was interrupted; "
                       "`gatekeeper audit repair` removes it")
             return None
-        self._judge(number, parsed)
-        return parsed.record
+        self._judge(number, outcome)
+        return outcome.record
 
     def _judge(self, number: int, parsed: _Parsed) -> None:
         record, seq = parsed.record, parsed.record["seq"]
@@ -233,20 +241,19 @@ class Inspector:
         return False
 
     def _remember(self, seq: int, digest: str) -> None:
-        needed = seq * 32
-        if len(self._hashes) < needed:
-            self._hashes.extend(bytes(max(needed - len(self._hashes), 32 * 1024)))
-        try:
-            raw = bytes.fromhex(digest.removeprefix(chain.HASH_PREFIX))
-        except ValueError:
-            raw = bytes(32)
-        self._hashes[(seq - 1) * 32:seq * 32] = raw.ljust(32, b"\0")[:32]
+        # A list indexed by seq: the hash strings already exist (the parsed records), so this
+        # costs a pointer per record.
+        hashes = self._hashes
+        if seq == len(hashes) + 1:
+            hashes.append(digest)
+        elif seq <= len(hashes):
+            hashes[seq - 1] = digest
+        else:
+            hashes.extend([None] * (seq - 1 - len(hashes)))
+            hashes.append(digest)
 
     def _stored(self, seq: int) -> str | None:
-        if seq < 1 or seq * 32 > len(self._hashes):
-            return None
-        raw = bytes(self._hashes[(seq - 1) * 32:seq * 32])
-        return None if raw == bytes(32) else chain.HASH_PREFIX + raw.hex()
+        return self._hashes[seq - 1] if 1 <= seq <= len(self._hashes) else None
 
     def _check_signature(self, number: int, seq: int, record: Mapping[str, Any],
                          digest: str) -> None:
@@ -390,8 +397,8 @@ def parse_line(raw: bytes) -> _Parsed:
     verified = chain.stored_body_hash(raw)
     if verified is not None:
         try:
-            record = json.loads(raw)
-        except ValueError:
+            record = _DECODER.decode(raw.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError
             record = None
         if isinstance(record, dict) and record.get("hash") == verified:
             _integrity(record)
@@ -403,6 +410,22 @@ def parse_line(raw: bytes) -> _Parsed:
     except rfc8785.CanonicalizationError:
         ok = False  # only an edit can put a value without a canonical form into a record
     return _Parsed(record, stored, ok)
+
+
+_DECODER = json.JSONDecoder()
+
+
+def slim(parsed: _Parsed) -> _Parsed:
+    """Only what verification reads of a record (to send it between processes cheaply)."""
+    record = parsed.record
+    model = record.get("model")
+    kept = {k: record[k] for k in _SLIM_FIELDS if k in record}
+    if isinstance(model, dict):
+        kept["model"] = {k: model[k] for k in ("name", "version") if k in model}
+    return _Parsed(kept, parsed.hash, parsed.hash_ok)
+
+
+_SLIM_FIELDS = ("seq", "prev_hash", "log_id", "key_id", "signature", "hash", "action")
 
 
 def _integrity(record: dict[str, Any]) -> str:

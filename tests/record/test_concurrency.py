@@ -8,15 +8,23 @@ import os
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from gatekeeper.record import AuditLog, Verification
+from gatekeeper.record.signing import Signer, TrustedKeys
 
 WORKERS = 8
 APPENDS = 250
+# Fixed: every spawned worker re-imports this module and must sign with the same key.
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                        serialization.NoEncryption()).decode()
 
 
 def append_many(path: str, worker: int, start: Event) -> None:
-    """Runs in a child process: wait for the others, then append ``APPENDS`` records."""
-    log = AuditLog(path, env={})
+    """Runs in a child process: wait for the others, then append ``APPENDS`` signed records."""
+    log = AuditLog(path, env={"GATEKEEPER_SIGNING_KEY": PEM})
     start.wait()
     for n in range(APPENDS):
         log.append({"action": "decision", "worker": worker, "n": n})
@@ -38,6 +46,11 @@ def test_concurrent_appends_keep_the_chain(tmp_path: Path) -> None:
 
     assert [p.exitcode for p in workers] == [0] * WORKERS
     assert AuditLog(path, env={}).verify() == Verification(ok=True, count=WORKERS * APPENDS)
+    # Zero findings on a log written by the real code at once: signatures, the checkpoint
+    # beside the log (written by whichever writer appended last) and the chain.
+    signer = Signer(KEY)
+    report = AuditLog(path, env={}).inspect(TrustedKeys({signer.key_id: signer.public_key}))
+    assert (report.findings, report.signed) == ((), WORKERS * APPENDS)
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["seq"] for r in records] == list(range(1, WORKERS * APPENDS + 1))
     for worker in range(WORKERS):

@@ -39,7 +39,7 @@ def test_appends_build_a_chain(make_log: MakeLog, make_entry: MakeEntry, log_pat
     assert records[0]["prev_hash"] == GENESIS_HASH == "sha256:" + "0" * 64
     assert [r["prev_hash"] for r in records[1:]] == [r["hash"] for r in records[:-1]]
     assert all(r["hash"] == independent_hash(r) for r in records)
-    assert refs[-1] == AuditRef(log=str(log_path), seq=5, hash=records[-1]["hash"])
+    assert refs[-1] == AuditRef(log=log.location, seq=5, hash=records[-1]["hash"])
     assert log.verify().ok
 
 

@@ -471,3 +471,17 @@ def test_latest_decision_found_through_the_index_is_checked(
     write(log_path, [lines[0].replace('"block"', '"bl0ck"'), lines[1]])
     with pytest.raises(AuditReadError, match="record 1: hash mismatch"):
         log.latest_decisions("churn", "3", "run-3", ["staging"])
+
+
+def test_a_large_log_is_scanned_in_parallel_with_the_same_findings(
+        five: list[str], log_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gatekeeper.record.scan as scan
+
+    five[1] = five[1].replace('"n":2', '"n":20')
+    five[3], five[4] = five[4], five[3]
+    write(log_path, [*five, '{"torn'], final_newline=False)
+    serial = codes(inspect(log_path))
+    monkeypatch.setattr(scan, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(scan, "CHUNK", 300)  # a chunk of about one record each
+    assert len(scan.chunks(log_path, log_path.stat().st_size)) >= 4
+    assert codes(inspect(log_path)) == serial == [("edited", 2), ("reordered", 4), ("torn", 6)]
