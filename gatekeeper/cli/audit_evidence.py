@@ -48,9 +48,9 @@ def verify_evidence_command(seq: int, tracking_uri: str | None, audit_log: str) 
         raise InvalidInputError(f"record {seq} is about run {model.get('run_id')}, but "
                                 f"{cand.name} v{cand.version} now comes from run {cand.run_id}")
     side = SideStore.for_store(store.location)
-    sealed = side.of(seq, str(record.get("hash"))) if side else {}
+    sealed = side.of(seq, str(record.get("hash"))) if side else None
     changes = changed_evidence(record.get("evidence_digests") or {}, cand, source, sealed)
-    problems = sealed_problems(record, sealed)
+    problems = sealed_problems(record, sealed or {})
     for change in changes:
         click.echo(change.line())
     for problem in problems:

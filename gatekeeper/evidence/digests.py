@@ -208,16 +208,22 @@ class Change:
 
 
 def changed_evidence(recorded: Mapping[str, Any], cand: VersionEvidence,
-                     source: EvidenceSource, sealed: Mapping[str, Mapping[str, str]],
+                     source: EvidenceSource, sealed: Mapping[str, Mapping[str, str]] | None,
                      *, max_bytes: int = MAX_DIGEST_BYTES,
                      env: Mapping[str, str] | None = None) -> list[Change]:
     """Re-take the digests of a decision record's ``evidence_digests`` (``recorded``) from
     ``cand`` as the registry holds it now, and say per reference whether it changed.
-    ``sealed`` holds the record's kept values (record/sealed.py), to compare tag values."""
+    ``sealed`` holds the record's kept values (record/sealed.py), to compare tag values; None
+    for a store that keeps none."""
     now = evidence_digests(cand, _request_for(recorded, cand), source, max_bytes=max_bytes,
                            env=env)
-    return [_compare(ref, dict(recorded[ref]), now.get(ref), sealed.get(ref), env)
-            for ref in sorted(recorded)]
+    return [_compare(ref, dict(recorded[ref]), now.get(ref),
+                     _kept(sealed, ref) if sealed is not None else "not kept by this store",
+                     env) for ref in sorted(recorded)]
+
+
+def _kept(sealed: Mapping[str, Mapping[str, str]], ref: str) -> Mapping[str, str] | str:
+    return sealed.get(ref) or "the value was redacted"
 
 
 def _request_for(recorded: Mapping[str, Any], cand: VersionEvidence) -> EvidenceRequest:
@@ -232,7 +238,8 @@ def _request_for(recorded: Mapping[str, Any], cand: VersionEvidence) -> Evidence
 
 
 def _compare(ref: str, then: dict[str, Any], now: Mapping[str, Any] | None,
-             sealed: Mapping[str, str] | None, env: Mapping[str, str] | None) -> Change:
+             sealed: Mapping[str, str] | str, env: Mapping[str, str] | None) -> Change:
+    """``sealed``: the kept value and salt, or why there is none."""
     if "error" in then:
         return Change(ref, "unchecked", f"no digest was taken: {then['error']}")
     if now is None or "error" in now:
@@ -245,8 +252,8 @@ def _compare(ref: str, then: dict[str, Any], now: Mapping[str, Any] | None,
         kept = {"value": str(then["value"])}
         return _compare(ref, {"sealed": ""}, now, kept, env)
     if "sealed" in then:
-        if sealed is None:
-            return Change(ref, "unchecked", "the value was redacted")
+        if isinstance(sealed, str):
+            return Change(ref, "unchecked", sealed)
         value = now.get("value")
         if value is None:  # it looks sensitive now: never shown, compared by its hash
             key, _ = digest_key(env)
