@@ -127,11 +127,17 @@ def test_description_must_not_be_blank(description: str, status: Status) -> None
 
 
 @pytest.mark.parametrize(("fields", "request_"), [
-    ({"tags": ["owner"], "version_description": True}, EvidenceRequest()),
-    ({"artifacts": ["model_card.md"]}, EvidenceRequest(artifacts=True)),
+    ({"tags": ["owner"], "version_description": True},
+     EvidenceRequest(read_tags=frozenset({"owner"}))),
+    ({"artifacts": ["model_card.md"]},
+     EvidenceRequest(artifacts=True, read_artifacts=frozenset({"model_card.md"}))),
     ({"signature": True}, EvidenceRequest(model_info=True)),
     ({"input_example": True}, EvidenceRequest(model_info=True)),
-    (EVERYTHING, EvidenceRequest(artifacts=True, model_info=True)),
+    ({"data_governance": {"classification": True, "privacy_review": True}},
+     EvidenceRequest(read_tags=frozenset({"data.classification", "privacy.dpia_ref"}))),
+    (EVERYTHING, EvidenceRequest(artifacts=True, model_info=True,
+                                 read_artifacts=frozenset({"model_card.md", "reports"}),
+                                 read_tags=frozenset({"owner", "data_classification"}))),
 ])
 def test_needs_only_what_is_required(fields: dict[str, Any], request_: EvidenceRequest) -> None:
     assert needs(spec(**fields)) == request_
