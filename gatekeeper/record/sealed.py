@@ -39,7 +39,7 @@ from gatekeeper.record.jsonl import AuditReadError, AuditWriteError
 if TYPE_CHECKING:
     from gatekeeper.decide.result import AuditRef
     from gatekeeper.record.identity import Identity
-    from gatekeeper.record.interface import AuditStore
+    from gatekeeper.record.interface import AuditSession, AuditStore
 
 DIGEST_PREFIX = "sha256:"
 #: The side store's name: the log's real path plus this suffix.
@@ -152,11 +152,12 @@ class SideStore:
                 yield entry
 
 
-def append_sealed(session: Any, entry: Mapping[str, Any], sealed: Mapping[str, Any],
-                  location: str) -> AuditRef:
+def append_sealed(session: AuditSession, entry: Mapping[str, Any],
+                  sealed: Mapping[str, Mapping[str, str]], location: str) -> AuditRef:
     """Append ``entry`` in ``session`` and keep its ``sealed`` values in the store's side
-    store (dropped, digests only, for a store without one). Raises AuditWriteError."""
-    ref: AuditRef = session.append(entry)
+    store (dropped, digests only, for a store without one). Raises AuditWriteError: then the
+    record is written but its values are not (the command exits 3, no verdict)."""
+    ref = session.append(entry)
     side = SideStore.for_store(location)
     if sealed and side is not None:
         side.put(ref, sealed)
