@@ -123,12 +123,14 @@ def gate(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def gate_ratio(full: Path, empty: Path, runs: int = 15) -> tuple[float, float]:
+def gate_ratio(full: Path, empty: Path, runs: int = 41) -> tuple[float, float]:
     gate(full)  # the first gate after generation builds the index (once per log)
     gate(empty)
-    a = statistics.median(gate(full) for _ in range(runs))
-    b = statistics.median(gate(empty) for _ in range(runs))
-    return a, b
+    times: dict[Path, list[float]] = {full: [], empty: []}
+    for _ in range(runs):  # interleaved, so the machine's drifting load hits both alike
+        for path in (full, empty):
+            times[path].append(gate(path))
+    return statistics.median(times[full]), statistics.median(times[empty])
 
 
 def appender(path: str, count: int, start: multiprocessing.synchronize.Event) -> None:

@@ -50,6 +50,7 @@ from gatekeeper.record.signing import (
     LEGACY_HMAC_VARIABLE,
     SIGNING_KEY_VARIABLE,
     BadKeyError,
+    SignatureCheck,
     Signer,
     TrustedKeys,
     signer_from_env,
@@ -247,7 +248,36 @@ class AuditLog:
             head = self._extend(head, number, offset, raw, decisions)
         if reset or decisions or head.bytes != (index.head() or Head()).bytes:
             index.update(head, decisions, reset=reset)
+        self._check_signed_checkpoint(head)
         return head
+
+    def _check_signed_checkpoint(self, head: Head) -> None:
+        """With a signing key, the chain's end must agree with the checkpoint this key signed
+        last: a log cut below it, or rewritten at its size, fails closed (exit 3) even when
+        the index was rebuilt from the rewritten file. A checkpoint behind the head is an
+        append that stopped before writing it: no finding."""
+        if self.signer is None:
+            return
+        try:
+            checkpoint = read_sidecar(self.path)
+        except ValueError:
+            return
+        if checkpoint is None or checkpoint.key_id != self.signer.key_id:
+            return
+        trusted = TrustedKeys({self.signer.key_id: self.signer.public_key})
+        problem = None
+        if checkpoint.check(trusted) is not SignatureCheck.VALID:
+            problem = "the checkpoint beside it does not verify with the signing key"
+        elif checkpoint.size > head.seq:
+            problem = (f"the signed checkpoint vouches for {checkpoint.size} records, the log "
+                       f"ends at record {head.seq} (cut or rolled back)")
+        elif checkpoint.size == head.seq and checkpoint.head != head.hash:
+            problem = f"record {head.seq} is not the one the signed checkpoint vouches for"
+        if problem:
+            raise AuditReadError(
+                f"audit log {self.path}: failed verification: {problem}; nothing was appended",
+                hint=f"run `gatekeeper audit verify --audit-log {self.path} --public-key ...`",
+            )
 
     def _extend(self, head: Head, number: int, offset: int, raw: bytes,
                 decisions: dict[str, tuple[int, int]]) -> Head:

@@ -31,7 +31,7 @@ def scan(path: Path, size: int | None) -> Iterator[Line]:
     total = os.path.getsize(path) if size is None else size
     workers = os.cpu_count() or 1
     if total < PARALLEL_FROM or workers < 2 or threading.active_count() > 1:
-        yield from scan_chunk((str(path), 0, total))
+        yield from lines_of(str(path), 0, total, slimmed=False)
         return
     context = multiprocessing.get_context("fork")
     with context.Pool(workers) as pool:
@@ -55,9 +55,13 @@ def chunks(path: Path, total: int) -> list[tuple[str, int, int]]:
 
 
 def scan_chunk(task: tuple[str, int, int]) -> list[Line]:
-    """The lines starting in ``[start, end)`` of the file, each parsed and slimmed."""
-    path, start, end = task
-    out: list[Line] = []
+    """The lines starting in ``[start, end)`` of the file, each parsed and slimmed (a
+    worker's share: only what verification reads goes back to the parent)."""
+    return list(lines_of(*task, slimmed=True))
+
+
+def lines_of(path: str, start: int, end: int, *, slimmed: bool) -> Iterator[Line]:
+    """The lines starting in ``[start, end)`` of the file, each parsed."""
     offset = start
     with open(path, "rb", buffering=1 << 20) as file:
         file.seek(start)
@@ -67,9 +71,9 @@ def scan_chunk(task: tuple[str, int, int]) -> list[Line]:
             terminated = line.endswith(b"\n")
             raw = line[:-1] if terminated else line
             try:
-                outcome: _Parsed | str = slim(parse_line(raw))
+                parsed = parse_line(raw)
+                outcome: _Parsed | str = slim(parsed) if slimmed else parsed
             except _Unusable as bad:
                 outcome = str(bad)
-            out.append((offset, outcome, terminated))
+            yield offset, outcome, terminated
             offset += len(line)
-    return out

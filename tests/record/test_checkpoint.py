@@ -145,3 +145,15 @@ def test_an_index_pointing_at_an_edited_record_fails_closed(
     log_path.write_text("\n".join(lines) + "\n")
     with pytest.raises(AuditReadError, match=f"record {found + 1}: hash mismatch"):
         log.latest_decisions("churn", "3", "run-3", ["poc", "serve"])
+
+
+def test_a_signed_gate_refuses_a_log_cut_below_its_signed_checkpoint(
+        log_path: Path, make_entry: MakeEntry) -> None:
+    log = AuditLog(log_path, env={}, signer=SIGNER)
+    fill(log, make_entry, 5)
+    lines = log_path.read_text().splitlines()
+    log_path.write_text("\n".join(lines[:3]) + "\n")  # a valid chain, two records short
+    index_path(log_path).unlink()
+    with pytest.raises(AuditReadError, match="vouches for 5 records, the log ends at record 3"):
+        log.append(make_entry())
+    assert len(log_path.read_text().splitlines()) == 3
