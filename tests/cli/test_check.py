@@ -55,7 +55,7 @@ def test_pass_prints_one_line_per_check_and_records(tracking_uri: str, audit: Pa
         "artifact 'model_card.md', signature, input example",
     ]
     assert out[6] == "PASSED (2 pass, 1 skip)"
-    assert out[7].startswith(f"audit: {audit} record 1 sha256:")
+    assert out[7].startswith(f"audit: {audit.as_uri()} record 1 sha256:")
     assert run(["audit", "verify", "--audit-log", str(audit)]) == 0
 
 

@@ -58,7 +58,7 @@ def test_status_flags_a_protected_alias_moved_by_hand_and_check_says_so(
     capsys.readouterr()
     assert status() == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"fraud · 3 versions · audit {audit}"
+    assert out[0] == f"fraud · 3 versions · audit {audit.as_uri()}"
     assert out[4].startswith("  v1  poc pass 20") and out[4].endswith("  [champion]")
     assert out[7].startswith("           champion (protected) -> v1: set by the gate (record 2, ")
     assert out[-1] == "OK: 1 protected alias, none moved outside the gate"
