@@ -56,8 +56,8 @@ PASSING = """\
       - {id: goodput, kind: latency, category: latency, owner: platform, endpoint: chat,
          source: probe, min_goodput_rps: 4}
 """
-# Half the requests wait 300 ms before their first token: TTFT p95 is far above 100 ms, and
-# only half of the ~20/s meet the 150 ms TTFT SLO.
+# Half the requests wait 500 ms before their first token: TTFT p95 is far above 100 ms, and
+# only half of the ~20/s meet the 300 ms TTFT SLO.
 BLOCKING = """\
       - {id: ttft, kind: latency, category: latency, owner: platform, endpoint: chat,
          source: probe, metric: ttft, p95_ms: 100}
@@ -83,18 +83,18 @@ def test_probe_logs_token_metrics_and_the_gate_reads_them(
     mix.write_text(MIX)
     out = tmp_path / "probe"
     target = LlmTarget(Law(prefill_s_per_token=0.0002, decode_s=0.002, stall_every=2,
-                           stall_s=0.3))
+                           stall_s=0.5))
     with target as url:
         code = run(["probe", url, "--api", "openai-chat", "--mix", str(mix), "--rate", "20",
                     "--duration", "3s", "--warmup", "0.5s", "--min-samples", "20",
-                    "--slo-ttft-ms", "150", "--model", "chatbot", "--version", version,
+                    "--slo-ttft-ms", "300", "--model", "chatbot", "--version", version,
                     "--tracking-uri", tracking_uri, "--out", str(out)])
     printed = capsys.readouterr().out
     result = json.loads((out / "result.json").read_text())
     assert code == (0 if result["usable"] else 1), result["problems"]
     [chat] = result["llm"]["endpoints"]
     assert f"goodput {result['metrics']['goodput.chat_rps']:,.2f}/s ({chat['goodput']['good']} " \
-        f"of {chat['requests']} met TTFT <= 150 ms)" in printed
+        f"of {chat['requests']} met TTFT <= 300 ms)" in printed
     # The stall hits every second request the server saw: goodput is half of them, to one
     # request (the warm-up boundary may split a pair).
     assert abs(chat["goodput"]["good"] - chat["requests"] / 2) <= 1
@@ -111,7 +111,7 @@ def test_probe_logs_token_metrics_and_the_gate_reads_them(
     assert metrics["tokens.chat.output_per_s"] == pytest.approx(
         result["metrics"]["tokens.chat.output_per_s"])
     assert metrics["goodput.chat_rps"] == pytest.approx(result["metrics"]["goodput.chat_rps"])
-    assert metrics["ttft.chat.p99_ms"] >= 300  # the stalled half
+    assert metrics["ttft.chat.p99_ms"] >= 500  # the stalled half
     assert params["probe.workload.api"] == "openai-chat"
     assert params["probe.workload.digest"] == workload["digest"]
     if not result["usable"]:  # an unusable run is never linked, so never judged

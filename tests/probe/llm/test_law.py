@@ -56,7 +56,7 @@ def endpoint(measured: Measured) -> dict[str, Any]:
     return found
 
 
-def close(measured_ms: float, truth_ms: float, share: float = 0.05, floor_ms: float = 3.0
+def close(measured_ms: float, truth_ms: float, share: float = 0.05, floor_ms: float = 5.0
           ) -> bool:
     """Within ``share`` of the truth or ``floor_ms``, whichever is looser."""
     return abs(measured_ms - truth_ms) <= max(share * truth_ms, floor_ms)
@@ -77,9 +77,10 @@ def test_ttft_tpot_and_itl_agree_with_the_law(api: ApiName) -> None:
     # The server's TTFT is from the request's arrival: the probe's actual-send TTFT.
     truth_ttft = mean_ms([s.ttft_s for s in served])
     assert close(e["service_ttft"]["mean_ms"], truth_ttft), (e["service_ttft"], truth_ttft)
-    # From the intended send time it can only be later (by the send lag), never earlier.
-    assert e["ttft"]["mean_ms"] >= e["service_ttft"]["mean_ms"]
-    assert close(e["ttft"]["mean_ms"], truth_ttft, floor_ms=5.0)
+    # From the intended send time it is later by exactly the send lag.
+    records = measured.details["llm"]["requests"]
+    lag = statistics.fmean(r["lag_ms"] for r in records)
+    assert e["ttft"]["mean_ms"] - e["service_ttft"]["mean_ms"] == pytest.approx(lag, abs=0.01)
     truth_tpot = mean_ms([s.tpot_s for s in served])
     assert close(e["tpot"]["mean_ms"], truth_tpot, floor_ms=0.5), (e["tpot"], truth_tpot)
     gaps = [g for s in served for g in s.gaps_s]
@@ -95,7 +96,6 @@ def test_ttft_tpot_and_itl_agree_with_the_law(api: ApiName) -> None:
         assert e["tokens"]["cached"] == sum(s.cached_tokens for s in served) > 0
     assert measured.metrics["tokens.gen.output_total"] == 60 * MAX_TOKENS
     # Every request's chunk times are kept, from its intended send time.
-    records = measured.details["llm"]["requests"]
     assert len(records) == 60 and all(len(r["chunks_ms"]) == MAX_TOKENS for r in records)
     first = [r["chunks_ms"][0] - r["lag_ms"] for r in records]
     assert close(statistics.fmean(first), truth_ttft)
@@ -124,22 +124,25 @@ def test_a_500_ms_stall_shows_in_ttft_p99_not_p50() -> None:
     m = measured.metrics
     assert m["ttft.gen.p99_ms"] >= 500
     assert m["ttft.gen.p50_ms"] < 100
-    assert close(m["ttft.gen.p99_ms"], max(s.ttft_s for s in target.served) * 1000,
+    # The longest wait, from the actual send, is the server's longest TTFT.
+    assert close(m["service_ttft.gen.max_ms"], max(s.ttft_s for s in target.served) * 1000,
                  floor_ms=5.0)
 
 
 def test_goodput_is_exact_when_half_the_requests_break_the_ttft_slo() -> None:
+    # Wide margins on a loaded machine: a stalled request waits 500 ms for its first token,
+    # an unstalled one about 10 ms (plus the send lag); the SLO sits between, far from both.
     target = LlmTarget(Law(prefill_s_per_token=0.0002, decode_s=0.002, stall_every=2,
-                           stall_s=0.3))
+                           stall_s=0.5))
     with target as url:
-        measured = probe(url, "openai-chat", Slo(ttft_ms=150, tpot_ms=50))
+        measured = probe(url, "openai-chat", Slo(ttft_ms=300, tpot_ms=100))
     e = endpoint(measured)
     unstalled = sum(1 for s in target.served if not s.stall_s)
     assert unstalled == 30 and e["requests"] == 60
     assert e["goodput"]["good"] == unstalled
     assert measured.metrics["goodput.gen_share"] == 0.5
     assert measured.metrics["goodput.gen_rps"] == pytest.approx(30 / e["window_s"])
-    assert measured.details["llm"]["slo"] == {"ttft_ms": 150, "tpot_ms": 50, "e2e_ms": None}
+    assert measured.details["llm"]["slo"] == {"ttft_ms": 300, "tpot_ms": 100, "e2e_ms": None}
 
 
 def test_multi_token_chunks_flag_itl_and_report_the_usage_mismatch() -> None:
@@ -214,3 +217,38 @@ def test_metrics_page_uses_vllm_names_and_counts_what_was_served() -> None:
     assert values[f"vllm:prefix_cache_hits_total{label}"] == sum(s.cached_tokens for s in served)
     assert values[f"vllm:num_requests_waiting{label}"] == 0
     assert "vllm:inter_token_latency_seconds_bucket{model_name=\"law-1\",le=\"+Inf\"}" in page
+
+
+def test_decode_slows_with_concurrent_streams_and_tpot_follows_it() -> None:
+    law = Law(prefill_s_per_token=0.0002, decode_s=0.003, decode_growth=0.25)
+    tpot: dict[float, tuple[float, float]] = {}
+    for rate in (5.0, 60.0):
+        target = LlmTarget(law)
+        with target as url:
+            mix = parse_llm_mix(lines(32), "mix.jsonl", "openai-chat")
+            sending = Sending(mix, "mix.jsonl", ScheduleSpec("fixed", 2.0, rate), 0.0,
+                              Limits(max_duration_s=2.0, timeout_s=10.0, connections=128), 0)
+            measured = measure_llm(LlmRun(sending, "openai-chat"), url, Quiet())
+        tpot[rate] = (endpoint(measured)["tpot"]["mean_ms"],
+                      mean_ms([s.tpot_s for s in target.served]))
+    for measured_ms, truth_ms in tpot.values():
+        assert close(measured_ms, truth_ms, floor_ms=0.5), tpot
+    # About six streams at once at 60/s: each token takes 1 + 0.25 x 5 times as long.
+    assert tpot[60.0][1] > 1.5 * tpot[5.0][1]
+
+
+def test_a_replayed_trace_sends_each_prompt_at_its_time_with_its_lengths() -> None:
+    trace = [json.dumps({"endpoint": "gen", "timestamp": 100 + i * 0.1, "prompt_tokens": 10 + i,
+                         "max_tokens": 2 + i, "model": "law-1"}) for i in range(10)]
+    target = LlmTarget(LAW)
+    with target as url:
+        mix = parse_llm_mix(trace, "trace.jsonl", "openai-completions")
+        sending = Sending(mix, "trace.jsonl", ScheduleSpec("replay", 1.0), 0.0,
+                          Limits(max_duration_s=1.0, timeout_s=10.0, connections=16), 0)
+        measured = measure_llm(LlmRun(sending, "openai-completions"), url, Quiet())
+    served = sorted(target.served, key=lambda s: s.arrival_s)
+    assert [s.prompt_tokens for s in served] == [10 + i for i in range(10)]
+    assert [s.output_tokens for s in served] == [2 + i for i in range(10)]
+    records = measured.details["llm"]["requests"]
+    assert [r["intended_s"] for r in records] == pytest.approx([i * 0.1 for i in range(10)])
+    assert measured.details["workload"]["max_tokens"]["max"] == 11
