@@ -29,6 +29,7 @@ from gatekeeper.errors import InvalidInputError, ValidationError
 if TYPE_CHECKING:
     from gatekeeper.load.costmodel import CostModel
     from gatekeeper.load.sla import Sla
+    from gatekeeper.probe.importers import ImportKind
     from gatekeeper.probe.modes import ImportRun, ModeRequest, SearchBounds, Sending
     from gatekeeper.probe.requests_mix import MixRequest, RequestMix
     from gatekeeper.probe.run import ProbeOutcome, ProbeRequest, VersionLink
@@ -102,8 +103,9 @@ OPTIONS = (
            "'capacity' for --find-capacity, 'cache-proof' for --cache-proof, else 'steady']"),
     option("--redis-url", help="--cache-proof: the cache's Redis, for its own hit statistics."),
     option("--server-metrics", metavar="URL", help="The server's Prometheus /metrics page "
-           "(vLLM, TGI, Triton, DCGM), scraped before, every second during, and after the run: "
-           "its TTFT beside the client's, queue, KV cache, GPU (see docs/llm.md)."),
+           "(vLLM, TGI, Triton, DCGM), scraped before, every second during, and after the run, "
+           "or prometheus+URL[#SELECTOR] to ask a Prometheus over the run's window: its TTFT "
+           "beside the client's, queue, KV cache, GPU (see docs/llm.md)."),
     option("--api", type=click.Choice(["http", "openai-chat", "openai-completions",
                                        "kserve-v2"]), default="http", show_default=True,
            help="What --mix holds: plain HTTP requests, or LLM prompts sent and timed as "
@@ -118,8 +120,12 @@ OPTIONS = (
            help="Send nothing: read this k6 summary JSON as the probe's results."),
     option("--import-locust", metavar="PREFIX", type=click.Path(path_type=Path),
            help="Send nothing: read PREFIX_stats.csv (and _failures.csv) of Locust."),
+    option("--import-llm", metavar="TOOL=FILE", help="Send nothing: read an LLM benchmark's "
+           "results, TOOL one of aiperf (also GenAI-Perf), guidellm, vllm-bench, "
+           "inference-perf (docs/llm.md)."),
     option("--target-rps", type=float,
-           help="--import-k6, --import-locust: the rate the run was meant to hold."),
+           help="--import-k6, --import-locust, --import-llm: the rate the run was meant to "
+           "hold (default for --import-llm: the rate the tool states)."),
 )
 # Flags that shape sending load: meaningless when a file is imported.
 SENDING = ("mix", "endpoints", "body", "schedule", "rate", "rate_to", "steps", "duration", "warmup",
@@ -355,14 +361,17 @@ def import_run(o: dict[str, Any], given: frozenset[str]) -> ImportRun | None:
     """``--import-k6`` / ``--import-locust``; None when neither is given."""
     from gatekeeper.probe.modes import ImportRun
 
-    k6, locust = o["import_k6"], o["import_locust"]
-    if k6 is None and locust is None:
+    chosen = {name: o[name] for name in ("import_k6", "import_locust", "import_llm")
+              if o[name] is not None}
+    if not chosen:
         if o["target_rps"] is not None:
             raise InvalidInputError("--target-rps needs --import-k6 or --import-locust")
         return None
-    if k6 is not None and locust is not None:
-        raise InvalidInputError("give one of --import-k6 or --import-locust, not both")
-    which = "--import-k6" if k6 is not None else "--import-locust"
+    if len(chosen) > 1:
+        flags = [flag(name) for name in chosen]
+        raise InvalidInputError(f"give one of {', '.join(flags[:-1])} or {flags[-1]}, not "
+                                f"{'both' if len(flags) == 2 else 'several'}")
+    which = flag(next(iter(chosen)))
     extra = [flag(n) for n in (*SENDING, *LLM, *SEARCH, "find_capacity", "cache_proof", "redis_url",
                                "server_metrics", "playbook", "milestone")
              if n in given and n not in PICTURED]
@@ -372,7 +381,23 @@ def import_run(o: dict[str, Any], given: frozenset[str]) -> ImportRun | None:
     rate = o["target_rps"]
     if rate is not None and not (rate > 0 and math.isfinite(rate)):
         raise InvalidInputError(f"--target-rps: must be a positive number, got {rate:g}")
-    return ImportRun("k6" if k6 is not None else "locust", k6 or locust, rate)
+    if o["import_llm"] is not None:
+        kind, path = llm_import(o["import_llm"])
+        return ImportRun(kind, path, rate)
+    k6 = o["import_k6"]
+    return ImportRun("k6" if k6 is not None else "locust", k6 or o["import_locust"], rate)
+
+
+def llm_import(spec: str) -> tuple[ImportKind, Path]:
+    """``TOOL=FILE`` of ``--import-llm``, the tool checked against the importers registry."""
+    from gatekeeper.probe.importers import IMPORTERS
+
+    tool, sep, path = spec.partition("=")
+    tools = [k for k in IMPORTERS if k not in ("k6", "locust")]
+    if not sep or tool not in tools or not path:
+        raise InvalidInputError(f"--import-llm: {spec!r} is not TOOL=FILE with TOOL one of "
+                                f"{', '.join(tools)}")
+    return tool, Path(path)
 
 
 def search_settings(o: dict[str, Any], given: frozenset[str]

@@ -16,6 +16,11 @@ With ``at_rps``, the limits hold at that rate: evidence measured at a lower offe
 latencies. ``sla: NAME`` takes ``p95_ms``, ``p99_ms`` and ``at_rps`` from the playbook's SLA
 for endpoint NAME (filled in when the playbook is loaded, so they are part of the milestone's
 digest): "P99 under 80 ms at 200/s" is one check.
+
+``metric`` picks what the percentiles are of (an LLM run's, see docs/llm.md): ``e2e`` (the
+default: ``latency.{endpoint}.p{percentile}_ms``), ``ttft``, ``tpot``, ``itl`` or ``ntpot``
+(``{metric}.{endpoint}.p{percentile}_ms``). ``min_goodput_rps`` fails when fewer requests per
+second met every SLO of the run (metric ``goodput.{endpoint}_rps``; failures are misses).
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ from gatekeeper.evaluate.probe_runs import (
 from gatekeeper.evidence.interface import Evidence, RunMetrics
 
 PERCENTILES = (95, 99)
+#: What the percentiles are of, and the prefix of their metric names.
+METRIC_PREFIXES = {"e2e": "latency", "ttft": "ttft", "tpot": "tpot", "itl": "itl",
+                   "ntpot": "ntpot"}
+DEFAULT_TEMPLATE = "latency.{endpoint}.p{percentile}_ms"
 TEMPLATE_FIELDS = frozenset({"endpoint", "percentile"})
 #: Evidence offered at least this share of ``at_rps`` counts as measured at that rate: a
 #: Poisson schedule or a weighted mix offers a little more or less than asked, never 10% less.
@@ -56,7 +65,7 @@ def _limit(what: str) -> Any:
 
 
 class Latency(CheckSpecBase):
-    ADDED_LATER = frozenset({"sla", "at_rps", "profile"})
+    ADDED_LATER = frozenset({"sla", "at_rps", "profile", "metric", "min_goodput_rps"})
     kind: Literal["latency"]
     endpoint: str = Field(default="", description="Endpoint type, e.g. predict; fills "
                           "{endpoint} in metric_template. Left out with `sla`: the SLA's name.")
@@ -73,8 +82,15 @@ class Latency(CheckSpecBase):
                                        "(at or below p95_ms).")
     warn_p99_ms: float | None = _limit("Warn when P99 latency is above this, in ms "
                                        "(at or below p99_ms).")
+    metric: Literal["e2e", "ttft", "tpot", "itl", "ntpot"] | None = Field(
+        default=None, description="What the percentiles are of: e2e (the default), or an LLM "
+        "run's ttft, tpot, itl or ntpot (docs/llm.md); reads {metric}.{endpoint}.p{percentile}"
+        "_ms.")
+    min_goodput_rps: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Fail when fewer requests per "
+        "second met every SLO of the run (metric goodput.{endpoint}_rps, an LLM run's).")
     metric_template: str = Field(
-        default="latency.{endpoint}.p{percentile}_ms",
+        default=DEFAULT_TEMPLATE,
         description="Name of the run metric holding one percentile, in ms; {endpoint} and "
         "{percentile} (95 or 99) are filled in.")
     source: Literal["run", "probe"] = Field(default="run", description=SOURCE_HELP)
@@ -115,8 +131,10 @@ class Latency(CheckSpecBase):
             return self
         if not self.endpoint:
             raise ValueError("set 'endpoint' (or 'sla')")
-        if self.p95_ms is None and self.p99_ms is None:
-            raise ValueError("set at least one of 'p95_ms' or 'p99_ms'")
+        if self.metric not in (None, "e2e") and self.metric_template != DEFAULT_TEMPLATE:
+            raise ValueError("set 'metric' or 'metric_template', not both")
+        if self.p95_ms is None and self.p99_ms is None and self.min_goodput_rps is None:
+            raise ValueError("set at least one of 'p95_ms', 'p99_ms' or 'min_goodput_rps'")
         for p in PERCENTILES:
             fail, warn = self.limit(p), self.warn_limit(p)
             if warn is not None and (fail is None or warn > fail):
@@ -134,8 +152,15 @@ class Latency(CheckSpecBase):
     def warn_limit(self, percentile: int) -> float | None:
         return {95: self.warn_p95_ms, 99: self.warn_p99_ms}[percentile]
 
-    def metric(self, percentile: int) -> str:
-        return self.metric_template.format(endpoint=self.endpoint, percentile=percentile)
+    def metric_name(self, percentile: int) -> str:
+        """The run metric holding ``percentile`` of what ``metric`` names."""
+        template = self.metric_template
+        if self.metric not in (None, "e2e"):
+            template = f"{METRIC_PREFIXES[self.metric]}.{{endpoint}}.p{{percentile}}_ms"
+        return template.format(endpoint=self.endpoint, percentile=percentile)
+
+    def goodput_metric(self) -> str:
+        return f"goodput.{self.endpoint}_rps"
 
     def samples_metric(self) -> str:
         return f"latency.{self.endpoint}.samples"
@@ -146,7 +171,8 @@ class Latency(CheckSpecBase):
     def threshold(self) -> dict[str, Any]:
         pairs = {"p95_ms": self.p95_ms, "p99_ms": self.p99_ms, "warn_p95_ms": self.warn_p95_ms,
                  "warn_p99_ms": self.warn_p99_ms, "at_rps": self.at_rps,
-                 "min_samples": self.min_samples, "sla": self.sla}
+                 "min_samples": self.min_samples, "sla": self.sla,
+                 "metric": self.metric, "min_goodput_rps": self.min_goodput_rps}
         return {k: v for k, v in pairs.items() if v is not None}
 
 
@@ -172,7 +198,7 @@ def judge(percentile: int, value: float, fail: float, warn: float | None) -> tup
 
 
 def read(spec: Latency, run: RunMetrics, percentile: int, fail: float) -> Reading:
-    name = spec.metric(percentile)
+    name = spec.metric_name(percentile)
     ref = run.ref(name)
     if name not in run.metrics:
         found = missing(f"metric '{name}'", run.label, ref)
@@ -183,6 +209,8 @@ def read(spec: Latency, run: RunMetrics, percentile: int, fail: float) -> Readin
     except UnusableValue as exc:
         return Reading(percentile, Status.ERROR, str(exc), value, ref)
     status, text = judge(percentile, usable, fail, spec.warn_limit(percentile))
+    if spec.metric not in (None, "e2e"):
+        text = f"{str(spec.metric).upper()} {text}"
     return Reading(percentile, status, text, value, ref)
 
 
@@ -221,9 +249,38 @@ def read_rate(spec: Latency, run: RunMetrics, at_rps: float) -> Reading:
     return Reading(0, Status.PASS, f"at {rate:g}/s (>= {at_rps:g}/s)", value, ref)
 
 
+def read_goodput(spec: Latency, run: RunMetrics, minimum: float) -> Reading:
+    """The requests per second that met every SLO, against ``min_goodput_rps``."""
+    name = spec.goodput_metric()
+    ref = run.ref(name)
+    if name not in run.metrics:
+        found = missing(f"metric '{name}' (an LLM run's goodput)", run.label, ref)
+        return Reading(GOODPUT, found.status, found.message, None, ref)
+    value = run.metrics[name]
+    try:
+        goodput = non_negative(f"metric '{name}'", value)
+    except UnusableValue as exc:
+        return Reading(GOODPUT, Status.ERROR, str(exc), value, ref)
+    if goodput < minimum:
+        return Reading(GOODPUT, Status.FAIL, f"goodput {goodput:g}/s < {minimum:g}/s", value,
+                       ref)
+    return Reading(GOODPUT, Status.PASS, f"goodput {goodput:g}/s >= {minimum:g}/s", value, ref)
+
+
+#: The ``percentile`` of the readings that are not percentiles.
+RATE, GOODPUT = 0, -1
+
+
+def reading_key(reading: Reading) -> str:
+    """How a reading is named in ``observed`` and ``evidence``."""
+    if reading.percentile == GOODPUT:
+        return "goodput_rps"
+    return f"p{reading.percentile}_ms" if reading.percentile else "rate_rps"
+
+
 def refs(spec: Latency, run: RunMetrics, readings: list[Reading]) -> dict[str, str]:
     """What the outcome cites: each percentile and the rate read, and which run it was."""
-    cited = {(f"p{r.percentile}_ms" if r.percentile else "rate_rps"): r.ref for r in readings}
+    cited = {reading_key(r): r.ref for r in readings}
     cited.update(run_refs(run))
     if spec.min_samples is not None:
         cited["samples"] = run.ref(spec.samples_metric())
@@ -231,8 +288,7 @@ def refs(spec: Latency, run: RunMetrics, readings: list[Reading]) -> dict[str, s
 
 
 def observed(readings: list[Reading], run: RunMetrics) -> dict[str, Any]:
-    return {**{(f"p{r.percentile}_ms" if r.percentile else "rate_rps"): r.value
-               for r in readings}, **run_observed(run)}
+    return {**{reading_key(r): r.value for r in readings}, **run_observed(run)}
 
 
 def evaluate(spec: Latency, evidence: Evidence) -> Outcome:
@@ -244,6 +300,8 @@ def evaluate(spec: Latency, evidence: Evidence) -> Outcome:
                 if (fail := spec.limit(p)) is not None]
     if spec.at_rps is not None:
         readings.append(read_rate(spec, run, spec.at_rps))
+    if spec.min_goodput_rps is not None:
+        readings.append(read_goodput(spec, run, spec.min_goodput_rps))
     status = min((r.status for r in readings), key=SEVERITY.index)
     message = ", ".join(r.text for r in readings)
     if problem := run.unusable() or too_few_samples(spec, run):

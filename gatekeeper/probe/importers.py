@@ -15,6 +15,7 @@ about the rate a check is written for.
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import math
 import re
@@ -542,9 +543,26 @@ class Importer(Protocol):
                  policy: HoldPolicy | None = None, url: str = "") -> ProbeReport: ...
 
 
-ImportKind = Literal["k6", "locust"]
+def llm_importer(module: str) -> Importer:
+    """The ``import_<module>`` of ``gatekeeper.probe.llm_import.<module>``, imported when
+    called: those modules build on this one's helpers."""
+
+    def run(path: Path, /, *, target_rps: float | None = None,
+            policy: HoldPolicy | None = None, url: str = "") -> ProbeReport:
+        found = importlib.import_module(f"gatekeeper.probe.llm_import.{module}")
+        read: Importer = getattr(found, f"import_{module}")
+        return read(path, target_rps=target_rps, policy=policy, url=url)
+
+    return run
+
+
+ImportKind = Literal["k6", "locust", "aiperf", "guidellm", "vllm-bench", "inference-perf"]
 
 IMPORTERS: dict[ImportKind, Importer] = {
     "k6": import_k6_summary,
     "locust": import_locust_csv,
+    "aiperf": llm_importer("aiperf"),  # also GenAI-Perf's profile_export_genai_perf.json
+    "guidellm": llm_importer("guidellm"),
+    "vllm-bench": llm_importer("vllm_bench"),
+    "inference-perf": llm_importer("inference_perf"),
 }

@@ -12,6 +12,7 @@ failure never loses a measurement.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from gatekeeper.probe.mlflow_log import (
 from gatekeeper.probe.modes import Measured, ModeRequest, measure
 from gatekeeper.probe.progress import Progress
 from gatekeeper.probe.report import ProbeReport
+from gatekeeper.probe.server_metrics.attach import Watch, attach_server, open_watch
 from gatekeeper.probe.timeline import Timeline
 from gatekeeper.probe.urls import check_url, redact_url
 
@@ -45,7 +47,8 @@ RESULT_SCHEMA = "gatekeeper.probe/v1"
 CONNECT_TIMEOUT_S = 5.0
 #: The profile a run is logged under when ``--profile`` is not given, by mode.
 MODE_PROFILES = {"run": STEADY_PROFILE, "import": STEADY_PROFILE,
-                 "capacity": CAPACITY_PROFILE, "cache_proof": CACHE_PROOF_PROFILE}
+                 "capacity": CAPACITY_PROFILE, "cache_proof": CACHE_PROOF_PROFILE,
+                 "llm": STEADY_PROFILE}
 
 
 class TargetUnreachableError(InfrastructureError):
@@ -74,6 +77,7 @@ class ProbeRequest:
     max_error_rate: float | None = None
     link: VersionLink | None = None
     profile: str | None = None  # None: the mode's own (MODE_PROFILES)
+    server_metrics: str | None = None  # the server's /metrics, scraped around the run
 
     @property
     def run_profile(self) -> str:
@@ -147,7 +151,14 @@ def run_probe(request: ProbeRequest, progress: Progress, sink: Sink) -> ProbeOut
     if sends:
         check_reachable(request.url)
     started = utcnow()
-    measured = measure(request.mode, request.url if sends else request.shown_url, progress)
+    watch = watch_server(request.server_metrics)
+    try:
+        measured = measure(request.mode, request.url if sends else request.shown_url, progress)
+    finally:
+        if watch is not None:
+            watch.halt()
+    if watch is not None:
+        measured = attach_server(measured, watch)
     if target is not None and not sends:
         check_endpoint_names([e.endpoint for e in measured.report.endpoints],
                              request.shown_url)
@@ -159,6 +170,11 @@ def run_probe(request: ProbeRequest, progress: Progress, sink: Sink) -> ProbeOut
             outcome.files))
         outcome = replace(outcome, logged=logged)
     return outcome
+
+
+def watch_server(source: str | None) -> Watch | None:
+    """Start reading the server's metrics (``--server-metrics``); None without a source."""
+    return open_watch(source) if source is not None else None
 
 
 def resolve_link(request: ProbeRequest) -> Target | None:
@@ -214,8 +230,12 @@ def problems(report: ProbeReport, request: ProbeRequest) -> tuple[str, ...]:
 
 
 def params(outcome: ProbeOutcome) -> dict[str, str]:
-    """The probe's settings as MLflow params."""
-    return {f"probe.{k}": "" if v is None else str(v) for k, v in outcome.settings().items()}
+    """The probe's settings as MLflow params, and the workload's fingerprint (LLM runs) as
+    ``probe.workload.*``."""
+    workload = outcome.details.get("workload") or {}
+    return {**{f"probe.{k}": "" if v is None else str(v) for k, v in outcome.settings().items()},
+            **{f"probe.workload.{k}": v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+               for k, v in workload.items()}}
 
 
 def utcnow() -> str:

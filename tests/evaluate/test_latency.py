@@ -102,7 +102,7 @@ def test_zero_latency_is_judged() -> None:
 
 def test_endpoint_and_template_name_the_metric() -> None:
     dotted = spec(endpoint="pilot.predict", p95_ms=50)
-    assert dotted.metric(95) == "latency.pilot.predict.p95_ms"
+    assert dotted.metric_name(95) == "latency.pilot.predict.p95_ms"
     custom = spec(p99_ms=150, metric_template="serving/{endpoint}/latency_p{percentile}")
     outcome = run(custom, {"serving/predict/latency_p99": 120})
     assert (outcome.status, outcome.message) == (Status.PASS, "predict: p99 = 120 ms <= 150 ms")
@@ -119,7 +119,7 @@ def test_registered_without_extra_evidence() -> None:
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({}, "Value error, set at least one of 'p95_ms' or 'p99_ms'"),
+    ({}, "Value error, set at least one of 'p95_ms', 'p99_ms' or 'min_goodput_rps'"),
     ({"p95_ms": 40, "warn_p95_ms": 50}, "Value error, 'warn_p95_ms' must be at or below 'p95_ms'"),
     ({"p95_ms": 40, "warn_p99_ms": 50}, "Value error, 'warn_p99_ms' must be at or below 'p99_ms'"),
     ({"p95_ms": 0}, "Input should be greater than 0"),

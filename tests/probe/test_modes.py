@@ -12,6 +12,7 @@ from gatekeeper.probe.modes import (
     CacheProof,
     CapacitySearch,
     ImportRun,
+    LlmRun,
     PlainRun,
     SearchBounds,
     Sending,
@@ -51,11 +52,11 @@ def sending(rate: float = 50, duration_s: float = 1.5) -> Sending:
 
 
 def test_every_request_type_names_a_registry_entry() -> None:
-    assert sorted(MODES) == ["cache_proof", "capacity", "import", "run"]
-    types = (PlainRun, CapacitySearch, CacheProof, ImportRun)
+    assert sorted(MODES) == ["cache_proof", "capacity", "import", "llm", "run"]
+    types = (PlainRun, CapacitySearch, CacheProof, ImportRun, LlmRun)
     assert sorted(t.mode for t in types) == sorted(MODES)
-    assert [t.sends for t in types] == [True, True, True, False]
-    assert sorted(IMPORTERS) == ["k6", "locust"]
+    assert [t.sends for t in types] == [True, True, True, False, True]
+    assert sorted(IMPORTERS) == ["aiperf", "guidellm", "inference-perf", "k6", "locust", "vllm-bench"]
 
 
 def test_requests_describe_what_is_done() -> None:

@@ -4,6 +4,7 @@ one registry every run goes through (:func:`measure`).
 - ``run`` (:mod:`.plain`): the plan on an engine of ``ENGINES`` (built-in or Locust).
 - ``capacity`` (:mod:`.search`): the highest fixed rate whose P99 meets an SLO, cost at SLO.
 - ``cache_proof`` (:mod:`.cache`): hit ratio, capacity and cost with and without the cache.
+- ``llm`` (:mod:`gatekeeper.probe.llm.mode`): LLM prompts streamed (``--api``), token metrics.
 - ``import`` (:mod:`.imported`): a k6 summary or Locust CSV statistics read into a report.
 
 Adding a mode: a request type (frozen, with ``mode``, ``sends``, ``engine``, ``workers``,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatekeeper.probe.llm.mode import LlmRun, measure_llm
 from gatekeeper.probe.modes.cache import CacheProof, measure_cache_proof
 from gatekeeper.probe.modes.imported import ImportRun, measure_import
 from gatekeeper.probe.modes.interface import Measured, Mode, Sending
@@ -21,12 +23,13 @@ from gatekeeper.probe.modes.plain import PlainRun, measure_run
 from gatekeeper.probe.modes.search import CapacitySearch, SearchBounds, measure_capacity
 from gatekeeper.probe.progress import Progress
 
-ModeRequest = PlainRun | CapacitySearch | CacheProof | ImportRun
+ModeRequest = PlainRun | CapacitySearch | CacheProof | ImportRun | LlmRun
 
 MODES: dict[str, Mode[Any]] = {
     "cache_proof": measure_cache_proof,
     "capacity": measure_capacity,
     "import": measure_import,
+    "llm": measure_llm,
     "run": measure_run,
 }
 

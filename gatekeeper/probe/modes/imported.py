@@ -15,7 +15,10 @@ from gatekeeper.probe.requests_mix import RequestMix
 from gatekeeper.probe.schedule import ScheduleSpec
 from gatekeeper.probe.timeline import no_timeline
 
-WHAT: dict[ImportKind, str] = {"k6": "k6 summary", "locust": "Locust CSV statistics"}
+WHAT: dict[ImportKind, str] = {"k6": "k6 summary", "locust": "Locust CSV statistics",
+                               "aiperf": "AIPerf/GenAI-Perf export", "guidellm": "GuideLLM report",
+                               "vllm-bench": "vLLM bench serve result",
+                               "inference-perf": "inference-perf report"}
 
 
 def no_sending(path: Path) -> Sending:
@@ -48,4 +51,6 @@ class ImportRun:
 def measure_import(request: ImportRun, url: str, progress: Progress) -> Measured:
     """The file as a report; ``url`` labels the target in it (the URL, else the file)."""
     report = IMPORTERS[request.kind](request.path, target_rps=request.target_rps, url=url)
-    return Measured(report, no_timeline(0.0))
+    from gatekeeper.probe.llm_import.common import llm_metrics
+
+    return Measured(report, no_timeline(0.0), metrics=llm_metrics(report))
