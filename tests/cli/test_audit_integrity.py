@@ -188,27 +188,44 @@ log = AuditLog(sys.argv[1], env={})
 print("ready", flush=True)
 n = 0
 while True:
-    # Big records: a write() takes long enough for SIGKILL to land in the middle of one.
-    log.append({"action": "decision", "n": n, "blob": "x" * 4_000_000})
+    # Big records of one length: a write() takes long enough for SIGKILL to land inside it,
+    # and the file's size shows when one is under way.
+    log.append({"action": "decision", "n": f"{n:08d}", "blob": "x" * 8_000_000})
     n += 1
 """
+
+
+def kill_mid_write(path: Path) -> None:
+    """Start an appender and SIGKILL it when the file's size shows a line half written (or
+    after a few seconds whatever it is doing)."""
+    process = subprocess.Popen([sys.executable, "-c", APPENDER, str(path)],
+                               stdout=subprocess.PIPE,
+                               env={**os.environ, "GATEKEEPER_SIGNING_KEY": ""})
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    start = path.stat().st_size if path.exists() else 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.exists() else 0
+        if size > start and last_byte(path, size) != b"\n":
+            break
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def last_byte(path: Path, size: int) -> bytes:
+    with open(path, "rb") as file:
+        return os.pread(file.fileno(), 1, size - 1)
 
 
 def test_a_write_killed_mid_append_damages_no_earlier_record(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     torn = False
-    for _attempt in range(20):
+    for _attempt in range(30):
         if path.exists():
             run("repair", "--audit-log", str(path))
-        process = subprocess.Popen([sys.executable, "-c", APPENDER, str(path)],
-                                   stdout=subprocess.PIPE, env={**os.environ,
-                                                                "GATEKEEPER_SIGNING_KEY": ""})
-        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
-        start = path.stat().st_size if path.exists() else 0
-        while (path.stat().st_size if path.exists() else 0) < start + 6_000_000:
-            time.sleep(0.001)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        before = path.read_bytes() if path.exists() else b""
+        kill_mid_write(path)
+        assert path.read_bytes().startswith(before)  # nothing written earlier changed
         result = run("verify", "--audit-log", str(path))
         findings = [line for line in result.stdout.splitlines() if line.startswith("  ")]
         # Either the kill fell between appends (intact) or inside one: only a torn tail.
@@ -216,7 +233,7 @@ def test_a_write_killed_mid_append_damages_no_earlier_record(tmp_path: Path) -> 
         if findings:
             torn = True
             break
-    assert torn, "no kill landed inside a write in 20 attempts"
+    assert torn, "no kill landed inside a write in 30 attempts"
     repaired = run("repair", "--audit-log", str(path))
     assert (repaired.exit_code, "removed the torn line" in repaired.stdout) == (0, True)
     after = run("verify", "--audit-log", str(path))
