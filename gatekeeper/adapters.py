@@ -12,6 +12,7 @@ from gatekeeper.pipeline import Adapters
 
 if TYPE_CHECKING:
     from gatekeeper.act.attest import Attestor, Tagger
+    from gatekeeper.record import AuditStore
 
 
 def mlflow_adapters(tracking_uri: str | None, audit_log: Path) -> Adapters:
@@ -22,7 +23,7 @@ def mlflow_adapters(tracking_uri: str | None, audit_log: Path) -> Adapters:
 
     uri = tracking_uri or default_tracking_uri()
     registry = MlflowRegistry(uri)
-    return Adapters(source=MlflowSource(uri), audit=open_store(audit_log),
+    return Adapters(source=MlflowSource(uri), audit=anchored(open_store(audit_log), uri),
                     registry=registry, identity=current_identity(os.environ),
                     registry_url=web_address(uri), attestor=attestor(registry.set_tags))
 
@@ -39,6 +40,17 @@ def attestor(tag: Tagger) -> Attestor | None:
     except BadKeyError as exc:
         raise InvalidInputError(f"{SIGNING_KEY_VARIABLE}: {exc}") from None
     return Attestor(signer, tag) if signer is not None else None
+
+
+def anchored(store: AuditStore, tracking_uri: str) -> AuditStore:
+    """A JSONL log publishes its checkpoints to the MLflow version each record is about (and
+    to ``GATEKEEPER_ANCHOR``'s git refs): docs/audit.md#checkpoints-and-anchors."""
+    from gatekeeper.record import AuditLog
+    from gatekeeper.record.checkpoint import gate_anchors
+
+    if isinstance(store, AuditLog):
+        store.anchors.extend(gate_anchors(tracking_uri, os.environ))
+    return store
 
 
 def web_address(uri: str) -> str | None:
