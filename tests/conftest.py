@@ -28,7 +28,7 @@ configure_environment()  # the bounded HTTP timeouts and retries gatekeeper runs
 from tests.support.registry import copy_registry, create_template_db  # noqa: E402
 from tests.support.server import running_mlflow_server  # noqa: E402
 
-pytest_plugins = ["tests.support.audit_fixtures"]
+pytest_plugins = ["tests.support.audit_fixtures", "tests.support.postgres"]
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +84,7 @@ SLOW_FIXTURES = frozenset({
     "serial_target", "fast_target", "proxy_url",  # the serve stack's targets and cache proxy
     "github_api", "gitlab_api",  # the GitHub/GitLab API emulator; retry tests wait seconds
     "osv_api",  # the loopback OSV API; each test runs the real pip-audit (1-3 s)
+    "postgres_server",  # a real PostgreSQL (initdb and start: 2-5 s per session)
 })
 # ...and every test in these modules (paths from the repository root; a folder ends in /).
 SLOW_MODULES = (
@@ -93,14 +94,19 @@ SLOW_MODULES = (
     "tests/serve/test_serve_gate.py",  # the whole serve stack end to end (minutes)
     "tests/probe/test_locust_engine.py",  # Locust master and workers, 10-30 s per test
     "tests/probe/test_engine.py",  # drives load for seconds per test
+    "tests/probe/llm/test_law.py",  # the LLM target streaming; ~3 s of load per test
+    "tests/probe/llm/test_gate.py",  # LLM target, SQLite MLflow, probe and check via the CLI
     "tests/cli/test_probe_modes.py",  # capacity searches and Locust through the CLI
     "tests/cli/test_probe_inputs.py",  # a recording server; each test sends load for ~2 s
     "tests/serve/test_stack_signals.py",  # the reference serve stack, started and SIGTERMed
     "tests/record/test_concurrency.py",  # 8 spawned processes racing to append
     "tests/render/test_html.py",  # headless Chromium renders each page (seconds per test)
+    "tests/render/test_dossier.py",  # headless Chromium opens the audit dossier
     "tests/render/test_cost_breakdown.py",  # one page in headless Chromium
     "tests/render/test_probe_page_browser.py",  # a real probe run, then headless Chromium
     "tests/ci/test_precommit.py",  # pre-commit pip-installs gatekeeper and MLflow (minutes)
+    "tests/probe/llm_server/test_scrape.py",  # a /metrics server; a probe run of ~2 s
+    "tests/probe/llm_server/test_prometheus_window.py",  # a real Prometheus, ~10 s
 )
 
 

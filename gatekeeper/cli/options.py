@@ -7,12 +7,14 @@ the option's long flag, upper-cased, dashes as underscores (``--max-age`` reads
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
+from gatekeeper.errors import InvalidInputError
 from gatekeeper.record import DEFAULT_PATH
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,9 +48,40 @@ def tracking_uri_option(func: F) -> F:
 
 
 def audit_log_option(func: F) -> F:
-    return option("--audit-log", type=click.Path(dir_okay=False, path_type=str),
-                  default=str(DEFAULT_PATH), show_default=True, callback=non_empty_path,
-                  help="The audit log.")(func)
+    """``--audit-store URL`` and its JSONL shorthand ``--audit-log PATH``; the command gets
+    one ``audit_log`` argument: the store's location for ``record.open_store``."""
+    @functools.wraps(func)
+    def command(*args: Any, audit_log: Path | None, audit_store: str | None,
+                **kwargs: Any) -> Any:
+        return func(*args, audit_log=audit_location(audit_log, audit_store), **kwargs)
+
+    return cast(F, apply(
+        option("--audit-log", type=click.Path(dir_okay=False, path_type=str),
+               callback=optional_path,
+               help=f"The audit log, a JSONL file (the same as --audit-store file:PATH) "
+                    f"[default: {DEFAULT_PATH}]"),
+        option("--audit-store", metavar="URL",
+               help="The audit store: file:PATH (a JSONL file) or postgresql://HOST/DB, "
+                    "shared by many runners (docs/audit.md#stores); the password from "
+                    "PGPASSWORD, never the URL, in CI [default: the --audit-log file]"),
+    )(command))
+
+
+def audit_location(audit_log: Path | None, audit_store: str | None) -> str:
+    """Where the audit records are: ``--audit-store`` or ``--audit-log`` (exit 2 for both,
+    or either empty), else the default JSONL file."""
+    if audit_log is not None and audit_store is not None:
+        raise InvalidInputError(
+            "--audit-log and --audit-store both given: give one (--audit-log PATH is "
+            "--audit-store file:PATH); GATEKEEPER_AUDIT_LOG and GATEKEEPER_AUDIT_STORE count "
+            "as given")
+    if audit_store is not None:
+        if not audit_store.strip() or audit_store.strip() == "file:":
+            raise InvalidInputError("--audit-store: the location is empty")
+        return audit_store
+    path = str(audit_log if audit_log is not None else DEFAULT_PATH)
+    # A path with a colon could read as a store's name (``postgresql:x``): say it is a file.
+    return f"file:{path}" if ":" in path else path
 
 
 def non_empty_path(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
@@ -56,6 +89,12 @@ def non_empty_path(_ctx: click.Context, _param: click.Parameter, value: str) -> 
     if not value.strip():
         raise click.BadParameter("the path is empty")
     return Path(value)
+
+
+def optional_path(ctx: click.Context, param: click.Parameter, value: str | None
+                  ) -> Path | None:
+    """``non_empty_path`` for an option without a default."""
+    return None if value is None else non_empty_path(ctx, param, value)
 
 
 def policies_option(func: F) -> F:

@@ -39,15 +39,27 @@ from gatekeeper.record.records import (
     waiver_use_entries,
 )
 
+
+def _postgres(rest: str) -> AuditStore:
+    # SQLAlchemy is imported only when a PostgreSQL store is opened: the audit commands and
+    # every JSONL user start without it.
+    from gatekeeper.record.postgres import PostgresStore
+
+    return PostgresStore("postgresql:" + rest)
+
+
 #: Audit store implementations by name; a location names its store as ``NAME:...`` (a plain
-#: path is a JSONL file).
+#: path is a JSONL file). Each gets the location after ``NAME:``.
 STORES: dict[str, Callable[[str], AuditStore]] = {
+    "file": AuditLog,
     "jsonl": AuditLog,
+    "postgresql": _postgres,
 }
 
 
 def open_store(location: str | Path) -> AuditStore:
-    """The store at ``location``: ``jsonl:PATH`` or a plain path (a JSONL file)."""
+    """The store at ``location``: ``file:PATH`` (or ``jsonl:PATH``, or a plain path) for a
+    JSONL file, ``postgresql://...`` for a PostgreSQL database."""
     text = str(location)
     name, sep, rest = text.partition(":")
     if sep and name in STORES:

@@ -45,6 +45,7 @@ from gatekeeper.record.checkpoint import (
 )
 from gatekeeper.record.index import Head, Index, decision_key
 from gatekeeper.record.query import RecordFilter, nested
+from gatekeeper.record.records import REPAIR
 from gatekeeper.record.scan import Line, scan
 from gatekeeper.record.signing import (
     LEGACY_HMAC_VARIABLE,
@@ -73,7 +74,6 @@ LOCK_POLL_S = 0.002
 INTEGRITY_FIELDS = frozenset(
     {"schema", "seq", "recorded_at", "log_id", "prev_hash", "key_id", "hash", "signature"}
 )
-REPAIR = "repair"
 TORN = "the last line is incomplete (no trailing newline), probably from an interrupted write"
 
 

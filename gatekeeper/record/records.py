@@ -39,7 +39,9 @@ PROMOTION_REFUSED = "promotion_refused"
 WAIVER_USE = "waiver_use"
 APPROVAL = "approval"
 REDACTION = "redaction"
-ACTIONS = (DECISION, PROMOTION, PROMOTION_REFUSED, WAIVER_USE, APPROVAL, REDACTION)
+#: Written by ``gatekeeper audit repair`` after it removed a torn last line.
+REPAIR = "repair"
+ACTIONS = (DECISION, PROMOTION, PROMOTION_REFUSED, WAIVER_USE, APPROVAL, REDACTION, REPAIR)
 #: Results left out of an evidence digest: the approvals result itself changes as approvals
 #: arrive, and must not void the approvals it counts (docs/approvals.md).
 UNDIGESTED_KINDS = frozenset({"approvals"})

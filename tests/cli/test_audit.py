@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from gatekeeper.cli import cli
 from gatekeeper.record import AuditLog
-from gatekeeper.render.audit import CSV_COLUMNS
+from gatekeeper.render.review import CSV_COLUMNS
 
 E = "gatekeeper: error: "  # the one message style of every command
 MakeLog = Callable[..., AuditLog]
@@ -133,14 +133,19 @@ def test_verify_a_folder(tmp_path: Path) -> None:
 
 
 def test_log_text(filled: list[dict[str, Any]], log_path: Path) -> None:
+    # Aligned columns; tests/cli/test_audit_review.py has alias moves and every action.
     result = run("log", "--audit-log", str(log_path))
-    a, b, c, d = (short(r) for r in filled)
     assert (result.exit_code, result.stdout.splitlines()) == (0, [
-        f"     1  2024-05-01T09:30:00.000Z  decision           churn:3  staging  block  alice  {a}",
-        f"     2  2024-05-02T09:30:00.000Z  decision           churn:4  staging  pass   alice  {b}",
-        f"     3  2024-05-03T09:30:00.000Z  promotion          churn:4  staging  pass   alice  {c}",
-        f'     4  2024-05-04T09:30:00.000Z  promotion_refused  fraud:1  production  -      '
-        f'=HYPERLINK("x")  {d}',
+        "seq  time                      actor            action             model     milestone "
+        "  outcome",
+        "  1  2024-05-01T09:30:00.000Z  alice            decision           churn v3  staging   "
+        "  block",
+        "  2  2024-05-02T09:30:00.000Z  alice            decision           churn v4  staging   "
+        "  pass",
+        "  3  2024-05-03T09:30:00.000Z  alice            promotion          churn v4  staging   "
+        "  staging: none → v4",
+        '  4  2024-05-04T09:30:00.000Z  =HYPERLINK("x")  promotion_refused  fraud v1  production'
+        "  refused",
     ])
 
 
@@ -179,9 +184,11 @@ def test_log_filters(
     ("args", "message"),
     [
         (("--since", "yesterday"),
-         E + "Invalid value for '--since': not an ISO-8601 date or date-time: 'yesterday'"),
+         E + "Invalid value for '--since': 'yesterday' is neither an ISO 8601 date/time nor a "
+             "duration like 7d, 24h or 90m (that long ago)"),
         (("--until", "2024-13-01"),
-         E + "Invalid value for '--until': not an ISO-8601 date or date-time: '2024-13-01'"),
+         E + "Invalid value for '--until': '2024-13-01' is neither an ISO 8601 date/time nor a "
+             "duration like 7d, 24h or 90m (that long ago)"),
         (("--decision", "maybe"),
          E + "Invalid value for '--decision': 'maybe' is not one of 'pass', 'block'."),
     ],
@@ -224,14 +231,17 @@ def test_export_csv(filled: list[dict[str, Any]], log_path: Path) -> None:
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0] == ",".join(CSV_COLUMNS)
     assert [r["seq"] for r in rows] == ["1", "2", "3", "4"]
+    # Records without checks give one row each (test_audit_review.py: one row per check).
     assert rows[0] | {"hash": "", "prev_hash": ""} == {
         "seq": "1", "recorded_at": "2024-05-01T09:30:00.000Z", "action": "decision",
         "actor": "alice", "actor_source": "", "model": "churn", "version": "3",
-        "run_id": "r3", "model_source": "s", "milestone": "staging", "decision": "block",
-        "reasons": "p95: too slow", "waivers": "", "playbook_path": "", "playbook_digest": "",
-        "playbook_git_commit": "", "baseline_version": "", "promotion_alias": "",
-        "promotion_version": "", "promotion_previous_version": "", "decision_ref_seq": "",
-        "ci": "", "key_id": "", "prev_hash": "", "hash": "",
+        "run_id": "r3", "milestone": "staging", "decision": "block", "check": "", "kind": "",
+        "category": "", "blocking": "", "status": "", "threshold": "", "observed": "",
+        "message": "", "waiver": "", "reasons": "p95: too slow", "promotion_alias": "",
+        "promotion_version": "", "promotion_previous_version": "", "approval_role": "",
+        "approver": "", "decision_ref_seq": "", "baseline_version": "", "playbook_path": "",
+        "playbook_digest": "", "milestone_digest": "", "playbook_git_commit": "", "ci": "",
+        "key_id": "", "prev_hash": "", "hash": "",
     }
     assert rows[1]["prev_hash"] == filled[0]["hash"]
     assert (rows[2]["promotion_alias"], rows[2]["promotion_version"]) == ("staging", "4")

@@ -56,7 +56,8 @@ def test_every_request_type_names_a_registry_entry() -> None:
     types = (PlainRun, CapacitySearch, CacheProof, ImportRun, LlmRun)
     assert sorted(t.mode for t in types) == sorted(MODES)
     assert [t.sends for t in types] == [True, True, True, False, True]
-    assert sorted(IMPORTERS) == ["aiperf", "guidellm", "inference-perf", "k6", "locust", "vllm-bench"]
+    assert sorted(IMPORTERS) == ["aiperf", "guidellm", "inference-perf", "k6", "locust",
+                                 "vllm-bench"]
 
 
 def test_requests_describe_what_is_done() -> None:
