@@ -81,7 +81,9 @@ def test_demo_gates_each_version_to_its_expected_verdict(tmp_path: Path) -> None
     verify = subprocess.run([str(exe), "audit", "verify", "--audit-log",
                              str(work / "audit.jsonl")], capture_output=True, text=True)
     assert verify.returncode == 0
-    assert verify.stdout.strip().endswith(": 11 records, chain intact")  # 7 decisions, 4 moves
+    lines = verify.stdout.splitlines()
+    assert lines[0].endswith(": 11 records, chain intact")  # 7 decisions, 4 moves
+    assert lines[1] == "signatures: none to check (no record is signed)"
     assert_rerun_hint_runs(proc.stdout, tmp_path, exe)
 
 
