@@ -79,6 +79,7 @@ def check_command(playbook: Path, model: str, version: str | None, alias: str | 
         click.echo(WARNING + redact_secrets(line), err=True)
     if adapters.attestor is None:
         click.echo(NOTE + NO_KEY_NOTE, err=True)
+    store_notes(adapters.audit)
     write_outputs(result, targets)  # the verdict's files first: publishing never delays them
     return published(publishing, result, int(result.exit_code), publish.require)
 
@@ -103,11 +104,19 @@ def promote_command(playbook: Path, model: str, version: str | None, alias: str 
 
     request = GateRequest(playbook, model, *version_or_alias(version, alias), milestone,
                           policies=policies)
-    outcome = run_promote(request, mlflow_adapters(tracking_uri, audit_log),
-                          max_age=parse_duration(max_age, "--max-age"),
+    adapters = mlflow_adapters(tracking_uri, audit_log)
+    outcome = run_promote(request, adapters, max_age=parse_duration(max_age, "--max-age"),
                           now=parse_instant(now, "--now"))
     click.echo(redact_secrets(outcome.describe()))
+    store_notes(adapters.audit)
     return int(ExitCode.PASSED if outcome.promoted else ExitCode.BLOCKED)
+
+
+def store_notes(store: object) -> None:
+    """What the audit store noticed while writing (signing turned on for a log whose earlier
+    records are unsigned), one note line each on stderr."""
+    for notice in getattr(store, "notices", ()):
+        click.echo(NOTE + redact_secrets(notice), err=True)
 
 
 def pull_reviews(pull: int | None, publish: PublishFlags) -> ReviewSource | None:
