@@ -100,6 +100,7 @@ SLOW_MODULES = (
     "tests/cli/test_probe_inputs.py",  # a recording server; each test sends load for ~2 s
     "tests/serve/test_stack_signals.py",  # the reference serve stack, started and SIGTERMed
     "tests/record/test_concurrency.py",  # 8 spawned processes racing to append
+    "tests/cli/test_audit_integrity.py",  # appenders SIGKILLed mid-write (1-12 s)
     "tests/render/test_html.py",  # headless Chromium renders each page (seconds per test)
     "tests/render/test_dossier.py",  # headless Chromium opens the audit dossier
     "tests/render/test_cost_breakdown.py",  # one page in headless Chromium
