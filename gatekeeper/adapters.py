@@ -4,7 +4,6 @@ pipeline in ``pipeline.py`` takes them as arguments and tests can pass fakes or 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
     from gatekeeper.record import AuditStore
 
 
-def mlflow_adapters(tracking_uri: str | None, audit_log: Path) -> Adapters:
+def mlflow_adapters(tracking_uri: str | None, audit_log: str) -> Adapters:
     from gatekeeper.act.mlflow_registry import MlflowRegistry
     from gatekeeper.evidence.mlflow_env import default_tracking_uri
     from gatekeeper.evidence.mlflow_source import MlflowSource

@@ -44,7 +44,7 @@ KEY_FILE = click.Path(path_type=Path, dir_okay=False)
 def approve_command(playbook: Path, model: str, version: str | None, alias: str | None,
                     milestone: str, role: str, key: Path, expires_in: str | None,
                     now: str | None, policies: Path | None, tracking_uri: str | None,
-                    audit_log: Path) -> int:
+                    audit_log: str) -> int:
     """Sign an approval of the latest decision for a model version's milestone."""
     from gatekeeper.act.approve import mlflow_tagger, run_approve
     from gatekeeper.adapters import mlflow_adapters

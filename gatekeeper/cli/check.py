@@ -55,7 +55,7 @@ NOTE = "gatekeeper: note: "
 def check_command(playbook: Path, model: str, version: str | None, alias: str | None,
                   milestone: str, promote: bool, policies: Path | None,
                   waivers: Path | None, now: str | None, github_pr: int | None,
-                  tracking_uri: str | None, audit_log: Path, outputs: Sequence[str],
+                  tracking_uri: str | None, audit_log: str, outputs: Sequence[str],
                   publish: PublishFlags) -> int:
     """Evaluate one milestone of PLAYBOOK for one model version; record and print the verdict."""
     from gatekeeper.act.attest import NO_KEY_NOTE
@@ -96,7 +96,7 @@ def check_command(playbook: Path, model: str, version: str | None, alias: str | 
 @audit_log_option
 def promote_command(playbook: Path, model: str, version: str | None, alias: str | None,
                     milestone: str, max_age: str, now: str | None, policies: Path | None,
-                    tracking_uri: str | None, audit_log: Path) -> int:
+                    tracking_uri: str | None, audit_log: str) -> int:
     """Set the milestone's alias on a recorded pass (refuses without one)."""
     from gatekeeper.adapters import mlflow_adapters
     from gatekeeper.common.durations import parse_duration, parse_instant

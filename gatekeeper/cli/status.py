@@ -22,7 +22,7 @@ from gatekeeper.errors import InvalidInputError
         help="text or json, optionally to a file; repeatable, at most one to stdout. "
              "[default: text]")
 def status_command(model: str, policies: Path | None, tracking_uri: str | None,
-                   audit_log: Path, outputs: Sequence[str]) -> int:
+                   audit_log: str, outputs: Sequence[str]) -> int:
     """Each version's milestones and aliases; flags protected aliases moved by hand."""
     from gatekeeper.cli.outputs import check_writable
     from gatekeeper.common.files import write_atomic

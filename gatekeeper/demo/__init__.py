@@ -98,7 +98,7 @@ def run_demo(workdir: Path, playbook: Path, progress: Callable[[str], None]) -> 
 
     uri = demo_tracking_uri(workdir)
     seed_registry(uri, workdir, progress)
-    adapters = mlflow_adapters(uri, workdir / "audit.jsonl")
+    adapters = mlflow_adapters(uri, str(workdir / "audit.jsonl"))
     gated = []
     for number in GATE_ORDER:
         spec = VERSIONS[number - 1]
