@@ -42,14 +42,23 @@ def attestor(tag: Tagger) -> Attestor | None:
 
 
 def anchored(store: AuditStore, tracking_uri: str) -> AuditStore:
-    """A JSONL log publishes its checkpoints to the MLflow version each record is about (and
-    to ``GATEKEEPER_ANCHOR``'s git refs): docs/audit.md#checkpoints-and-anchors."""
+    """A JSONL log or PostgreSQL store publishes its checkpoints to the MLflow version each
+    record is about (and to ``GATEKEEPER_ANCHOR``'s git refs):
+    docs/audit.md#checkpoints-and-anchors."""
     from gatekeeper.record import AuditLog
     from gatekeeper.record.checkpoint import gate_anchors
 
-    if isinstance(store, AuditLog):
-        store.anchors.extend(gate_anchors(tracking_uri, os.environ))
+    if isinstance(store, AuditLog) or _is_postgres(store):
+        store.anchors.extend(gate_anchors(tracking_uri, os.environ))  # type: ignore[attr-defined]
     return store
+
+
+def _is_postgres(store: AuditStore) -> bool:
+    # Imported only for a store that already loaded it: a JSONL gate never imports SQLAlchemy.
+    import sys
+
+    module = sys.modules.get("gatekeeper.record.postgres")
+    return module is not None and isinstance(store, module.PostgresStore)
 
 
 def web_address(uri: str) -> str | None:

@@ -21,6 +21,7 @@ from gatekeeper.record import AuditReadError, current_identity, open_store
 from gatekeeper.record.checkpoint import Anchor, AnchorError, parse_anchor
 from gatekeeper.record.jsonl import AuditLog, RepairRefused
 from gatekeeper.record.signing import BadKeyError, TrustedKeys
+from gatekeeper.record.verify import Report
 from gatekeeper.render.audit import verification_line
 from gatekeeper.render.verification import refused_lines, report_lines
 
@@ -48,14 +49,16 @@ def verify_command(audit_log: Any, public_keys: tuple[str, ...], anchors: tuple[
     sources = [parse_anchor(spec, tracking_uri) for spec in anchors]
     with input_errors():
         store = open_store(audit_log)
-        if not isinstance(store, AuditLog):  # another store: its own verify, in brief
+        inspect = getattr(store, "inspect", None)  # the JSONL log, the PostgreSQL store
+        if inspect is None:  # another store: its own verify, in brief
             verification = store.verify()
             click.echo(verification_line(store.location, verification))
             return INTACT if verification.ok else TAMPERED
         legacy = audit_key.encode("utf-8") if audit_key else None
-        report = store.inspect(trusted, legacy_key=legacy, anchors=sources)
+        report: Report = inspect(trusted, legacy_key=legacy, anchors=sources)
     names = tuple(a.name for a in sources)
-    click.echo("\n".join(report_lines(str(store.path), report, names)))
+    where = str(store.path) if isinstance(store, AuditLog) else store.location
+    click.echo("\n".join(report_lines(where, report, names)))
     return INTACT if report.ok else TAMPERED
 
 

@@ -12,6 +12,16 @@ appended, so a promotion's read, alias move and record see no other writer in be
 primary key on ``seq`` and unique ``prev_hash`` make a lost or forked append impossible even
 for a writer that skipped the lock.
 
+Like the JSONL log, the store has an origin (``log_id``: a row of ``gatekeeper_audit_meta``,
+fixed when the store is first written, and carried by every record), and each append writes a
+checkpoint (origin, size, head; signed with the signing key) into that table in the record's
+transaction, then to every anchor (record/checkpoint.py: the MLflow version tag, git refs).
+``inspect`` compares the rows with both, so rows deleted at the end, a suffix rewritten with
+its hashes recomputed and a database restored from an older backup are caught.
+
+Sealed values (record/sealed.py) are rows of ``gatekeeper_audit_sealed`` (seq, ref, salt,
+value), written in the same transaction as their decision record.
+
     store = PostgresStore("postgresql://gate@db.internal:5432/audit")   # password: PGPASSWORD
     store.append(entry)
 """
@@ -22,6 +32,7 @@ import contextlib
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -43,6 +54,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -51,6 +63,12 @@ from gatekeeper.common.redact import redact_secrets
 from gatekeeper.decide.result import AuditRef
 from gatekeeper.errors import InfrastructureError, InvalidInputError
 from gatekeeper.record import chain
+from gatekeeper.record.checkpoint import (
+    Anchor,
+    AnchorError,
+    AnchorReading,
+    Checkpoint,
+)
 from gatekeeper.record.jsonl import (
     INTEGRITY_FIELDS,
     SCHEMA,
@@ -60,6 +78,7 @@ from gatekeeper.record.jsonl import (
     Verification,
 )
 from gatekeeper.record.query import nested
+from gatekeeper.record.sealed import Sealed
 from gatekeeper.record.signing import (
     PUBLIC_KEY_VARIABLE,
     BadKeyError,
@@ -68,8 +87,21 @@ from gatekeeper.record.signing import (
     TrustedKeys,
     signer_from_env,
 )
+from gatekeeper.record.verify import (
+    Finding,
+    Inspector,
+    Report,
+    _Parsed,
+    _Unusable,
+    legacy_origin,
+    parse_line,
+)
 
 TABLE = "gatekeeper_audit"
+META_TABLE = f"{TABLE}_meta"
+SEALED_TABLE = f"{TABLE}_sealed"
+#: The meta rows: the store's origin, and the latest checkpoint (the JSONL sidecar's twin).
+ORIGIN, CHECKPOINT = "log_id", "checkpoint"
 LOCK_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 10
 #: The advisory lock's key: one 64-bit number per store table, the same for every writer.
@@ -94,6 +126,20 @@ audit_table = Table(
     # latest_decisions: the newest decision of a version at a milestone is one index probe.
     Index(f"{TABLE}_subject", "model", "version", "milestone", "seq"),
 )
+#: One row per name (``ORIGIN``, ``CHECKPOINT``): what the store says about itself.
+meta_table = Table(
+    META_TABLE, metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+#: The values a decision record's digests stand for (record/sealed.py); ``redact`` deletes.
+sealed_table = Table(
+    SEALED_TABLE, metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ref", Text, primary_key=True),
+    Column("salt", Text, nullable=False),
+    Column("value", Text, nullable=False),
+)
 #: The row columns copied out of a record, and where in the record each comes from.
 INDEXED = {"action": ("action",), "model": ("model", "name"), "version": ("model", "version"),
            "run_id": ("model", "run_id"), "milestone": ("milestone",)}
@@ -113,15 +159,19 @@ class PostgresStore:
     ``url`` is ``postgresql://[user[:password]@]host[:port]/database[?param=...]``; leave the
     password out and libpq reads ``PGPASSWORD`` or ``~/.pgpass``. ``env`` is where the signing
     key (``GATEKEEPER_SIGNING_KEY``) and trusted public key (``GATEKEEPER_PUBLIC_KEY``) are
-    read from (default ``os.environ``). Nothing connects until the store is used.
+    read from (default ``os.environ``). ``anchors`` receive a checkpoint after every append.
+    Nothing connects until the store is used.
     """
 
     def __init__(self, url: str, *, env: Mapping[str, str] | None = None,
                  lock_timeout: float = LOCK_TIMEOUT_S,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Callable[[], datetime] = _utc_now,
+                 anchors: Sequence[Anchor] = ()) -> None:
         self._url = _parse_url(url)
         self.lock_timeout = lock_timeout
         self._clock = clock
+        self.anchors = list(anchors)
+        self.notices: list[str] = []
         values = os.environ if env is None else env
         try:
             self._signer: Signer | None = signer_from_env(values)
@@ -154,7 +204,10 @@ class PostgresStore:
         body = self._normalize(entry)
         with self._connected("write", AuditWriteError) as connection, connection.begin():
             self._prepare(connection, transaction_lock=True)
-            return self._insert(connection, body, self._verified_head(connection))
+            head = self._verified_head(connection)
+            ref, checkpoint = self._insert(connection, body, head, self._origin(connection))
+        self._anchor(checkpoint, body)
+        return ref
 
     @contextlib.contextmanager
     def session(self) -> Iterator[PostgresSession]:
@@ -167,7 +220,8 @@ class PostgresStore:
             try:
                 with self._database("write", AuditWriteError), connection.begin():
                     head = self._verified_head(connection)
-                yield PostgresSession(self, connection, head)
+                    origin = self._origin(connection)
+                yield PostgresSession(self, connection, head, origin)
             finally:
                 with contextlib.suppress(SQLAlchemyError):  # closing the connection frees it
                     connection.rollback()
@@ -176,7 +230,8 @@ class PostgresStore:
 
     def _prepare(self, connection: Connection, *, transaction_lock: bool) -> None:
         """Take the lock (waiting at most ``lock_timeout``), then create the table and its
-        index when missing: under the lock, so two first writers cannot race to create."""
+        index when missing, and fix the store's origin: under the lock, so two first writers
+        cannot race to create."""
         connection.execute(text(f"SET lock_timeout = '{int(self.lock_timeout * 1000)}ms'"))
         lock = func.pg_advisory_xact_lock if transaction_lock else func.pg_advisory_lock
         try:
@@ -190,6 +245,27 @@ class PostgresStore:
                          "holding the lock") from None
             raise
         metadata.create_all(connection, checkfirst=True)
+        if self._origin(connection) is None:
+            # A store written before it had an origin is named by its first record, as a
+            # JSONL log without log_id is: its checkpoints and records keep agreeing.
+            first = connection.execute(select(audit_table.c.hash).where(
+                audit_table.c.seq == 1)).scalar()
+            origin = legacy_origin(str(first)) if first is not None else uuid.uuid4().hex
+            connection.execute(pg_insert(meta_table).values(name=ORIGIN, value=origin)
+                               .on_conflict_do_nothing())
+
+    def _origin(self, connection: Connection) -> str | None:
+        return self._meta(connection, ORIGIN)
+
+    def _meta(self, connection: Connection, name: str) -> str | None:
+        value = connection.execute(select(meta_table.c.value).where(
+            meta_table.c.name == name)).scalar()
+        return None if value is None else str(value)
+
+    def _checkpoint(self, connection: Connection) -> Checkpoint | None:
+        """The checkpoint row; None when there is none. Raises ValueError when unreadable."""
+        text_ = self._meta(connection, CHECKPOINT) if self._has_meta(connection) else None
+        return None if text_ is None else Checkpoint.from_json(text_)
 
     def _verified_head(self, connection: Connection) -> tuple[int, str]:
         """(seq, hash) of the last record, after checking it and every link of the chain;
@@ -203,20 +279,77 @@ class PostgresStore:
             _check_row(row)
         except _Bad as bad:
             self._broken(str(bad), int(row.seq))
-        return int(row.seq), str(row.hash)
+        head = int(row.seq), str(row.hash)
+        self._check_signed_checkpoint(connection, head)
+        return head
 
-    def _insert(self, connection: Connection, body: dict[str, Any], head: tuple[int, str]
-                ) -> AuditRef:
-        record, raw = self._seal(body, head[0] + 1, head[1])
+    def _check_signed_checkpoint(self, connection: Connection, head: tuple[int, str]) -> None:
+        """With a signing key, the chain's end must agree with the checkpoint this key signed:
+        rows deleted at the end or rewritten with their hashes recomputed would otherwise be
+        extended as if nothing happened. (A checkpoint behind the head is an append that died
+        between its record and its checkpoint: harmless.)"""
+        if self._signer is None:
+            return
+        try:
+            checkpoint = self._checkpoint(connection)
+        except ValueError:
+            checkpoint = None
+        if checkpoint is None or checkpoint.key_id != self._signer.key_id:
+            return
+        trusted = TrustedKeys({self._signer.key_id: self._signer.public_key})
+        problem = None
+        if checkpoint.check(trusted) is not SignatureCheck.VALID:
+            problem = "the checkpoint row does not verify with the signing key"
+        elif checkpoint.size > head[0]:
+            problem = (f"the signed checkpoint vouches for {checkpoint.size} records, the store "
+                       f"holds {head[0]} (records removed from the end)")
+        elif checkpoint.size == head[0] and checkpoint.head != head[1]:
+            problem = f"record {head[0]} is not the one the signed checkpoint vouches for"
+        if problem:
+            self._broken(problem, None)
+
+    def _insert(self, connection: Connection, body: dict[str, Any], head: tuple[int, str],
+                origin: str | None, sealed: Sealed | None = None
+                ) -> tuple[AuditRef, Checkpoint]:
+        """Insert the record after ``head``, its ``sealed`` values and the checkpoint row, in
+        the caller's transaction."""
+        record, raw = self._seal(body, head[0] + 1, head[1], origin)
+        seq, digest = record["seq"], record["hash"]
         try:
             connection.execute(audit_table.insert().values(
-                seq=record["seq"], prev_hash=record["prev_hash"], hash=record["hash"],
+                seq=seq, prev_hash=record["prev_hash"], hash=digest,
                 recorded_at=record["recorded_at"], raw=raw, **_columns(record)))
         except IntegrityError:
             raise AuditWriteError(
-                f"audit store {self.location}: record {record['seq']} was written by another "
+                f"audit store {self.location}: record {seq} was written by another "
                 "writer that did not take the store's lock; nothing was appended") from None
-        return AuditRef(log=self.location, seq=record["seq"], hash=record["hash"])
+        if sealed:
+            # A value left from a record deleted at this seq is replaced, not kept beside
+            # the new record (their digests would not match anyway).
+            connection.execute(sealed_table.delete().where(sealed_table.c.seq == seq))
+            connection.execute(sealed_table.insert(), [
+                {"seq": seq, "ref": ref, "salt": part["salt"], "value": part["value"]}
+                for ref, part in sorted(sealed.items())])
+        checkpoint = Checkpoint(origin or "", seq, digest).signed(self._signer)
+        connection.execute(pg_insert(meta_table).values(name=CHECKPOINT,
+                                                        value=checkpoint.to_json())
+                           .on_conflict_do_update(index_elements=[meta_table.c.name],
+                                                  set_={"value": checkpoint.to_json()}))
+        return AuditRef(log=self.location, seq=seq, hash=digest), checkpoint
+
+    def _anchor(self, checkpoint: Checkpoint, record: Mapping[str, Any]) -> None:
+        """Publish ``checkpoint`` (its record committed) to every anchor covering ``record``."""
+        for anchor in self.anchors:
+            if not anchor.covers(record):
+                continue
+            try:
+                anchor.publish(checkpoint, record)
+            except AnchorError as exc:
+                raise AuditWriteError(
+                    f"audit store {self.location}: record {checkpoint.size} was written but "
+                    f"its checkpoint was not anchored: {exc}",
+                    hint="the next append anchors the store again; `gatekeeper audit verify "
+                         "--anchor ...` reports the anchor as behind until then") from None
 
     def _normalize(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         clash = sorted(INTEGRITY_FIELDS & set(entry))
@@ -230,13 +363,16 @@ class PostgresStore:
                                   ) from exc
         return body
 
-    def _seal(self, body: dict[str, Any], seq: int, prev_hash: str
+    def _seal(self, body: dict[str, Any], seq: int, prev_hash: str, origin: str | None = None
               ) -> tuple[dict[str, Any], str]:
         """The record and its stored text, exactly as the JSONL log writes a line
         (``chain.encode_line``): integrity fields around the entry, signed when a key is set."""
         recorded_at = self._clock().astimezone(UTC).isoformat(timespec="milliseconds")
         record = {"schema": SCHEMA, "seq": seq, "recorded_at": recorded_at.replace("+00:00", "Z"),
-                  **body, "prev_hash": prev_hash}
+                  **body}
+        if origin is not None:
+            record["log_id"] = origin
+        record["prev_hash"] = prev_hash
         if self._signer:
             record["key_id"] = self._signer.key_id
         digest = chain.record_hash(record)
@@ -286,6 +422,67 @@ class PostgresStore:
                                             reason=f"record {count + 1}: {bad}", key_id=key_id)
                     count, prev_hash = count + 1, str(row.hash)
         return Verification(ok=True, count=count, key_id=key_id)
+
+    def inspect(self, trusted: TrustedKeys | None = None, *, legacy_key: bytes | None = None,
+                anchors: Sequence[Anchor] = ()) -> Report:
+        """Verify the whole store as ``AuditLog.inspect`` verifies a file: every finding
+        (record/verify.py; ``line`` is the row's seq), the checkpoint row and ``anchors``.
+        Raises AuditReadError when the store cannot be read, AnchorError when an anchor
+        cannot."""
+        trusted = trusted or TrustedKeys()
+        inspector = Inspector(trusted=trusted, legacy_key=legacy_key)
+        with self._connected("read", AuditReadError) as connection:
+            self._require_table(connection)
+            with self._database("read", AuditReadError):
+                rows = connection.execution_options(yield_per=FETCH_ROWS).execute(
+                    select(audit_table).order_by(audit_table.c.seq))
+                for row in rows:
+                    self._judge(inspector, row, anchors)
+                try:
+                    checkpoint, unreadable = self._checkpoint(connection), None
+                except ValueError as exc:
+                    checkpoint, unreadable = None, str(exc)
+        inspector.finish_walk()
+        notes = []
+        if unreadable:
+            notes.append(f"the checkpoint row is unreadable ({unreadable}): not compared")
+        if checkpoint is not None:
+            inspector.compare("checkpoint row", AnchorReading(checkpoint, checkpoint),
+                              anchor=False)
+            if checkpoint.size < inspector.last_seq:
+                notes.append(f"the checkpoint row is at record {checkpoint.size}, the store "
+                             f"at {inspector.last_seq}")
+        for anchor in anchors:
+            inspector.compare(anchor.name, anchor.read(), anchor=True)
+        if inspector.signed and not trusted:
+            notes.append(f"signatures were not checked: no --public-key given "
+                         f"({inspector.signed} of {inspector.records} records signed)")
+        return inspector.report(tuple(notes))
+
+    def _judge(self, inspector: Inspector, row: Row[Any], anchors: Sequence[Anchor]) -> None:
+        """One row into ``inspector``; a column edited apart from the record is ``edited``."""
+        try:
+            outcome: _Parsed | str = parse_line(row.raw.encode("utf-8"))
+        except _Unusable as bad:
+            outcome = str(bad)
+        record = inspector.judge(int(row.seq), outcome, True, False)
+        if record is None:
+            return
+        columns = {"seq": record.get("seq"), "hash": record.get("hash"),
+                   "prev_hash": record.get("prev_hash"), **_columns(record)}
+        changed = sorted(name for name, value in columns.items()
+                         if getattr(row, name) != value)
+        if changed:
+            inspector.findings.append(Finding(
+                "edited", int(row.seq), int(row.seq),
+                f"column {', '.join(changed)} disagrees with the record (edited in the table)"))
+        for anchor in anchors:
+            if anchor.covers(record):
+                inspector.note_covered(anchor.name, int(record["seq"]))
+
+    def sealed_values(self) -> PostgresSealed:
+        """The sealed values kept in ``gatekeeper_audit_sealed`` (record/sealed.py)."""
+        return PostgresSealed(self)
 
     def latest_decisions(self, model: str, version: str, run_id: str | None,
                          milestones: Sequence[str]) -> dict[str, dict[str, Any] | None]:
@@ -378,6 +575,10 @@ class PostgresStore:
                     f"{broken - 1} (a record before it was removed, inserted or rewritten)")
         return None
 
+    def _has_meta(self, connection: Connection) -> bool:
+        """Whether the meta table exists (a store written before it had one has none)."""
+        return connection.execute(select(func.to_regclass(META_TABLE))).scalar() is not None
+
     def _has_table(self, connection: Connection) -> bool:
         with self._database("read", AuditReadError):
             found = connection.execute(select(func.to_regclass(TABLE))).scalar()
@@ -439,16 +640,24 @@ class PostgresSession:
     """The store held exclusively (see :meth:`PostgresStore.session`)."""
 
     def __init__(self, store: PostgresStore, connection: Connection,
-                 head: tuple[int, str]) -> None:
+                 head: tuple[int, str], origin: str | None) -> None:
         self._store, self._connection, self._head = store, connection, head
+        self._origin = origin
 
     def append(self, entry: Mapping[str, Any]) -> AuditRef:
         """Add one record after the head and commit it. Raises AuditWriteError."""
+        return self.append_sealed(entry, {})
+
+    def append_sealed(self, entry: Mapping[str, Any], sealed: Sealed) -> AuditRef:
+        """Add one record and the ``sealed`` values its digests stand for, in one transaction
+        (both or neither), then anchor its checkpoint. Raises AuditWriteError."""
         store = self._store
         body = store._normalize(entry)
         with store._database("write", AuditWriteError), self._connection.begin():
-            ref = store._insert(self._connection, body, self._head)
+            ref, checkpoint = store._insert(self._connection, body, self._head, self._origin,
+                                            sealed)
         self._head = (ref.seq, ref.hash)
+        store._anchor(checkpoint, body)
         return ref
 
     def latest_decisions(self, model: str, version: str, run_id: str | None,
@@ -458,6 +667,36 @@ class PostgresSession:
             return {}
         with self._store._database("read", AuditReadError), self._connection.begin():
             return self._store._latest(self._connection, model, version, run_id, milestones)
+
+
+class PostgresSealed:
+    """The sealed values of a PostgreSQL store: ``of`` and ``drop`` as record/sealed.py's
+    ``SideStore`` (they are written by :meth:`PostgresSession.append_sealed`)."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    def of(self, seq: int, record_hash: str) -> Sealed:
+        """The values kept for record ``seq`` while its row still has hash ``record_hash``."""
+        store = self._store
+        with store._connected("read", AuditReadError) as connection:
+            if connection.execute(select(func.to_regclass(SEALED_TABLE))).scalar() is None:
+                return {}
+            rows = connection.execute(
+                select(sealed_table.c.ref, sealed_table.c.value, sealed_table.c.salt)
+                .join(audit_table, audit_table.c.seq == sealed_table.c.seq)
+                .where(sealed_table.c.seq == seq, audit_table.c.hash == record_hash))
+            return {str(r.ref): {"value": str(r.value), "salt": str(r.salt)} for r in rows}
+
+    def drop(self, seq: int, record_hash: str, ref: str) -> None:
+        """Delete one value (committed at once)."""
+        store = self._store
+        matching = select(audit_table.c.seq).where(audit_table.c.seq == seq,
+                                                   audit_table.c.hash == record_hash)
+        with store._connected("write", AuditWriteError) as connection, connection.begin():
+            connection.execute(sealed_table.delete().where(
+                sealed_table.c.seq == seq, sealed_table.c.ref == ref,
+                sealed_table.c.seq.in_(matching.scalar_subquery())))
 
 
 def _parse_url(url: str) -> URL:

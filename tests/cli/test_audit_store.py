@@ -10,6 +10,8 @@ import pytest
 
 from gatekeeper.cli import run
 from gatekeeper.evidence.mlflow_env import mlflow_client
+from gatekeeper.record.checkpoint import TAG as CHECKPOINT_TAG
+from gatekeeper.record.checkpoint import Checkpoint
 from tests.cli.test_check import PLAYBOOK, seed
 from tests.support.postgres import free_port
 
@@ -51,14 +53,20 @@ def test_poc_and_serve_in_two_workspaces_then_promote_in_a_third(
     assert mlflow_client(tracking_uri).get_registered_model("fraud").aliases == {"serve-ok": 1}
     assert not list(c.glob("**/*.jsonl")) and not (c / ".gatekeeper").exists()
 
-    assert run(["audit", "verify"]) == 0
+    assert run(["audit", "verify", "--anchor", "mlflow:fraud", "--tracking-uri",
+                tracking_uri]) == 0
     location = postgres_url.replace("gatekeeper@", "")
-    assert capsys.readouterr().out == f"audit log {location}: 3 records, chain intact\n"
+    assert capsys.readouterr().out.splitlines()[:3] == [
+        f"audit log {location}: 3 records, chain intact",
+        "signatures: none to check (no record is signed)", "anchor mlflow:fraud: compared"]
     assert run(["audit", "log", "-o", "json"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["seq"], r["action"], r["milestone"]) for r in records] == [
         (1, "decision", "poc"), (2, "decision", "serve"), (3, "promotion", "serve")]
     assert records[2]["decision_ref"]["log"] == location
+    # Each gate anchored the store's checkpoint on the version, as it does a JSONL log's.
+    tag = mlflow_client(tracking_uri).get_model_version("fraud", "1").tags[CHECKPOINT_TAG]
+    assert Checkpoint.from_json(tag) == Checkpoint(records[0]["log_id"], 3, records[2]["hash"])
     assert run(["status", "--model", "fraud", "--tracking-uri", tracking_uri,
                 "-o", "json=status.json"]) == 0
     standing = json.loads((c / "status.json").read_text())["versions"][0]
