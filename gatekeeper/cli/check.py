@@ -64,6 +64,7 @@ def check_command(playbook: Path, model: str, version: str | None, alias: str | 
     from gatekeeper.cli.outputs import parse_outputs, write_outputs
     from gatekeeper.common.durations import parse_instant
     from gatekeeper.decide.waivers import warnings
+    from gatekeeper.load.policy import load_policies, trusted_keys
     from gatekeeper.pipeline import GateRequest, run_gate
 
     targets = parse_outputs(outputs)
@@ -77,7 +78,8 @@ def check_command(playbook: Path, model: str, version: str | None, alias: str | 
         result = run_gate(request, adapters)
     for line in warnings(result.waivers):
         click.echo(WARNING + redact_secrets(line), err=True)
-    if adapters.attestor is None:
+    if adapters.attestor is None and trusted_keys(load_policies(policies)):
+        # Only where the organisation counts attestations: elsewhere there is nothing to miss.
         click.echo(NOTE + NO_KEY_NOTE, err=True)
     store_notes(adapters.audit)
     write_outputs(result, targets)  # the verdict's files first: publishing never delays them
