@@ -81,6 +81,24 @@ class Delta:
 
 
 DONE = Delta(done=True)
+# The deltas of plain token chunks (no usage, no error), made once: building a frozen
+# dataclass for each of tens of thousands of chunks a second is a measurable part of the cost.
+_PLAIN: dict[tuple[bool, bool, bool, str | None], Delta] = {}
+
+
+def make_delta(content: bool = False, reasoning: bool = False, tool_call: bool = False,
+          usage: Usage | None = None, model: str | None = None, error: str | None = None
+          ) -> Delta:
+    """The :class:`Delta` of one event; a shared one for a plain token chunk."""
+    if usage is not None or error is not None:
+        return Delta(content, reasoning, tool_call, usage, model, error)
+    key = (content, reasoning, tool_call, model)
+    found = _PLAIN.get(key)
+    if found is None:
+        found = _PLAIN[key] = Delta(content, reasoning, tool_call, None, model)
+        if len(_PLAIN) > 64:  # a server naming a new model in every chunk: stop keeping them
+            _PLAIN.clear()
+    return found
 
 
 class Api(Protocol):
@@ -159,7 +177,7 @@ class OpenAIChat:
                 content |= bool(delta.get("content"))
                 reasoning |= bool(delta.get("reasoning_content") or delta.get("reasoning"))
                 tool |= bool(delta.get("tool_calls"))
-        return Delta(content, reasoning, tool, read_usage(data), model_of(data, "model"),
+        return make_delta(content, reasoning, tool, read_usage(data), model_of(data, "model"),
                      error_text(data))
 
 
@@ -174,7 +192,7 @@ class OpenAICompletions:
 
     def parse(self, data: Mapping[str, Any]) -> Delta:
         content = any(bool(c.get("text")) for c in choices(data))
-        return Delta(content, usage=read_usage(data), model=model_of(data, "model"),
+        return make_delta(content, usage=read_usage(data), model=model_of(data, "model"),
                      error=error_text(data))
 
 
@@ -192,7 +210,7 @@ class KServeV2:
         return {"text_input": prompt.text, "parameters": parameters}
 
     def parse(self, data: Mapping[str, Any]) -> Delta:
-        return Delta(bool(data.get("text_output")), model=model_of(data, "model_name"),
+        return make_delta(bool(data.get("text_output")), model=model_of(data, "model_name"),
                      error=error_text(data))
 
 

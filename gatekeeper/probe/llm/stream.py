@@ -88,17 +88,34 @@ async def send(conn: Connection, request: MixRequest, clock: Clock, api: Api, ch
         clock.first_byte_s = clock.now()
         if conn.on_response is not None:
             conn.on_response(response.headers)
-        async for line in response.content:
+        # Whatever one socket read brought is split into lines here, not by readline(): one
+        # await per read instead of two per event (the data line and the blank line after it)
+        # is most of the probe's cost per chunk; every line of a read arrived at its time.
+        tail = b""
+        async for data in response.content.iter_any():
             now = clock.now()
             if clock.first_chunk_s is None:
                 clock.first_chunk_s = now
-            chunks.size += len(line)
-            delta = parse_line(line, api)
-            if delta is DONE:
-                break
-            if delta is not None:
-                chunks.add(now, delta)
+            chunks.size += len(data)
+            lines = (tail + data).split(b"\n")
+            tail = lines.pop()
+            if read_lines(lines, now, api, chunks):
+                return response.status
+        read_lines([tail], clock.now(), api, chunks)  # a last line with no newline
         return response.status
+
+
+def read_lines(lines: list[bytes], at_s: float, api: Api, chunks: Chunks) -> bool:
+    """Add the events of ``lines`` (arrived at ``at_s``) to ``chunks``; True at ``[DONE]``."""
+    for line in lines:
+        if not line.startswith(DATA):
+            continue  # the blank line after each event, comments, other fields
+        delta = parse_line(line, api)
+        if delta is DONE:
+            return True
+        if delta is not None:
+            chunks.add(at_s, delta)
+    return False
 
 
 def parse_line(line: bytes, api: Api) -> Delta | None:
@@ -110,7 +127,7 @@ def parse_line(line: bytes, api: Api) -> Delta | None:
     if payload == DONE_MARK:
         return DONE
     try:
-        data = json.loads(payload)
+        data = json.loads(payload.decode())  # a str skips json's detection of the encoding
     except ValueError:
         return Delta(error=f"not JSON: {payload[:60]!r}")
     if not isinstance(data, dict):

@@ -1,0 +1,336 @@
+"""The streaming LLM probe's speed: the most streamed chunks per second it reads on one core
+while its TTFT and ITL stay within 1 ms of the target's truth, and the most concurrent streams;
+beside it, a plain aiohttp streaming client built the way vLLM's ``bench serve`` reads streams.
+
+The target (examples/llm_target.py in fast mode: every stream sends its next chunk on a shared
+``tick``, so S streams offer S / tick chunks per second) runs in its own process pinned to CPU
+1; the client runs in this process pinned to CPU 0 (``os.sched_setaffinity``). Each request's
+prompt is unique; the target records, per prompt, when the request arrived and when each chunk
+left (``time.monotonic``, the clock the client's loop reads too: CLOCK_MONOTONIC is one clock
+for every process on Linux), so every request is judged against what the target did:
+
+- **TTFT error** = the client's TTFT from its actual send - the target's (first chunk sent -
+  request arrived);
+- **ITL error** = each gap between the client's chunk arrivals - the same gap at the target;
+- **lag** = a chunk's arrival at the client - its send at the target (how far behind reading
+  the client fell).
+
+A row *holds* when every request ended with all its chunks and the p99 of |TTFT error| and of
+|ITL error| are within ``TOLERANCE_MS`` (1 ms).
+
+The side-by-side client (``vllm_style``) mirrors vLLM's ``async_request_openai_completions``
+(vllm/benchmarks/lib/endpoint_request_func.py): one aiohttp session, ``response.content.
+iter_any()``, a buffer split on blank lines, ``json.loads`` per ``data:`` message, a timestamp
+per message that has ``choices`` with text, the send time taken just before ``session.post``;
+requests started at their planned times by ``asyncio.sleep`` on the default event loop. It
+reads ``time.monotonic`` where vLLM reads ``time.perf_counter`` (the same clock on Linux).
+
+Rows are ``STREAMS@TICK_MS`` (``BENCH_ROWS``), each ``BENCH_SECONDS`` of arrivals at the rate
+that keeps STREAMS streams of ``BENCH_TOKENS`` chunks open. Run by hand:
+``.venv/bin/python bench/llm_probe.py``; figures go in docs/llm.md, never into timed tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp
+
+from examples.llm_target import Law, LlmTarget, Served
+from gatekeeper.probe import schedule
+from gatekeeper.probe.engine import Limits, run_engine_loop
+from gatekeeper.probe.llm.engine import LlmEngine
+from gatekeeper.probe.llm.mix import LlmMixRequest
+from gatekeeper.probe.llm.protocols import APIS, Prompt
+from gatekeeper.probe.requests_mix import Planned
+
+ROWS = os.environ.get("BENCH_ROWS", "100@10,200@10,300@10,400@10,1000@100,2000@100")
+SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
+TOKENS = int(os.environ.get("BENCH_TOKENS", "20"))
+CLIENTS = os.environ.get("BENCH_CLIENTS", "probe,vllm-style").split(",")
+TOLERANCE_MS = 1.0
+CLIENT_CPU, TARGET_CPU = 0, 1
+API = APIS["openai-completions"]
+# A chunk's times at the target: (request arrival, each token chunk's send), by prompt.
+Truth = dict[str, tuple[float, list[float]]]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One request as a client read it (monotonic seconds): actual send, chunk arrivals."""
+
+    prompt: str
+    sent_s: float
+    chunk_s: list[float]
+    ok: bool
+
+
+@dataclass(frozen=True)
+class Row:
+    """One client at one load."""
+
+    client: str
+    streams: int
+    tick_ms: float
+    offered: float  # chunks/s the target sends while all streams are open
+    received: float  # chunks/s the client read over the run
+    complete: str  # requests with every chunk / planned
+    ttft_ms: tuple[float, float]  # p50, p99 of |TTFT error|
+    itl_ms: tuple[float, float]
+    lag_p99_ms: float
+    cpu: float
+    us_per_chunk: float  # the client's CPU time per chunk read (setup included)
+    sent: float  # chunks/s the target managed to send
+    target_cpu: float
+
+    @property
+    def holds(self) -> bool:
+        whole = self.complete.split("/")
+        return (whole[0] == whole[1] and self.ttft_ms[1] <= TOLERANCE_MS
+                and self.itl_ms[1] <= TOLERANCE_MS)
+
+    def line(self) -> str:
+        return (f"| {self.client} | {self.streams:,} | {self.tick_ms:g} | {self.offered:,.0f} | "
+                f"{self.received:,.0f} | {self.complete} | {self.ttft_ms[0]:.2f} / "
+                f"{self.ttft_ms[1]:.2f} | {self.itl_ms[0]:.2f} / {self.itl_ms[1]:.2f} | "
+                f"{self.lag_p99_ms:.2f} | {self.cpu:.0%} | {self.us_per_chunk:.0f} | "
+                f"{self.sent:,.0f} | {self.target_cpu:.0%} | {'yes' if self.holds else 'no'} |")
+
+
+HEADER = ("| client | streams | tick ms | offered chunks/s | read chunks/s | complete "
+          "| TTFT err p50 / p99 ms | ITL err p50 / p99 ms | lag p99 ms | client CPU "
+          "| client µs/chunk | target sent chunks/s | target CPU | within 1 ms |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+# -- the target, in its own process ----------------------------------------------------------
+class RecordingTarget(LlmTarget):
+    """The LLM target that also keeps each request's prompt, to match it with the client's."""
+
+    def __init__(self, law: Law) -> None:
+        super().__init__(law)
+        self.prompts: dict[int, str] = {}
+
+    def arrive(self, api: str, prompt: str, arrived_s: float) -> Served:
+        served = super().arrive(api, prompt, arrived_s)
+        self.prompts[served.number] = prompt
+        return served
+
+    def truth(self) -> Truth:
+        return {self.prompts[s.number]: (s.arrival_s, [c.sent_s for c in s.chunks if c.tokens])
+                for s in self.served}
+
+
+def serve(tick_s: float, pipe: Connection) -> None:
+    """Run the fast-mode target on ``TARGET_CPU`` until asked for its truth."""
+    os.sched_setaffinity(0, {TARGET_CPU})
+    target = RecordingTarget(Law(prefill_s_per_token=0.0, slots=100_000, tick_s=tick_s,
+                                 cache_block=1_000_000))
+    with target as url:
+        pipe.send(url)
+        pipe.recv()
+        pipe.send((target.truth(), time.process_time()))
+
+
+# -- the plan both clients send --------------------------------------------------------------
+def plan(streams: int, tick_s: float) -> list[Planned]:
+    """Arrivals at the rate that keeps ``streams`` streams of TOKENS chunks open."""
+    rate = streams / (TOKENS * tick_s)
+    items = []
+    for i, offset in enumerate(schedule.fixed_rate(rate, SECONDS)):
+        prompt = Prompt("bench", TOKENS, prompt=f"q{i} hello")
+        body = json.dumps(API.body(prompt)).encode()
+        items.append(Planned(offset, LlmMixRequest("bench", "POST", API.path(prompt), body,
+                                                   prompt=prompt)))
+    return items
+
+
+# -- the probe ---------------------------------------------------------------------------
+def run_probe(url: str, items: Sequence[Planned], streams: int) -> list[Reading]:
+    limits = Limits(max_duration_s=SECONDS + 1, max_requests=len(items), timeout_s=60.0,
+                    connections=2 * streams)
+    engine = LlmEngine(url, limits, api=API)
+    run_engine_loop(engine.run(items), limits.connections)
+    start = engine._start
+    return [Reading(s.prompt.text if s.prompt else "", start + s.sent_s,
+                    [start + t for t in s.token_s], s.ok) for s in engine.streams]
+
+
+# -- a plain aiohttp client, read the way vLLM's bench serve reads ---------------------------
+def run_vllm_style(url: str, items: Sequence[Planned], streams: int) -> list[Reading]:
+    return asyncio.run(vllm_style(url, items, streams))
+
+
+async def vllm_style(url: str, items: Sequence[Planned], streams: int) -> list[Reading]:
+    connector = aiohttp.TCPConnector(limit=2 * streams, ttl_dns_cache=300)
+    readings: list[Reading] = []
+    async with aiohttp.ClientSession(connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=60)) as session:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.05
+        tasks = []
+        for item in items:
+            delay = start + item.offset_s - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one_vllm_style(session, url, item)))
+        readings = list(await asyncio.gather(*tasks))
+    return readings
+
+
+async def one_vllm_style(session: aiohttp.ClientSession, url: str, item: Planned) -> Reading:
+    request = item.request
+    assert isinstance(request, LlmMixRequest) and request.prompt is not None
+    payload = json.loads(request.body or b"{}")
+    chunks: list[float] = []
+    sent = time.monotonic()
+    ok = False
+    try:
+        async with session.post(url + request.path, json=payload) as response:
+            buffer = ""
+            async for raw in response.content.iter_any():
+                buffer += raw.decode("utf-8")
+                while "\n\n" in buffer:
+                    message, buffer = buffer.split("\n\n", 1)
+                    for line in message.strip().splitlines():
+                        if not line.startswith("data:"):
+                            continue
+                        data = line.removeprefix("data:").strip()
+                        if data == "[DONE]":
+                            continue
+                        now = time.monotonic()
+                        choices = json.loads(data).get("choices")
+                        if choices and choices[0].get("text"):
+                            chunks.append(now)
+            ok = response.status == 200
+    except (aiohttp.ClientError, OSError, ValueError):
+        ok = False
+    return Reading(request.prompt.text, sent, chunks, ok)
+
+
+CLIENT_RUNS = {"probe": run_probe, "vllm-style": run_vllm_style}
+
+
+# -- judging -----------------------------------------------------------------------------
+def judge(client: str, streams: int, tick_s: float, readings: Sequence[Reading], truth: Truth,
+          planned: int, cpu_s: float, target_cpu_s: float) -> Row:
+    ttft: list[float] = []
+    itl: list[float] = []
+    lag: list[float] = []
+    complete = 0
+    for r in readings:
+        arrival_s, sent = truth.get(r.prompt, (math.nan, []))
+        if not r.ok or not r.chunk_s or len(r.chunk_s) != len(sent):
+            continue
+        complete += 1
+        ttft.append(abs((r.chunk_s[0] - r.sent_s) - (sent[0] - arrival_s)))
+        itl.extend(abs((b - a) - (d - c)) for (a, b), (c, d) in
+                   zip(itertools.pairwise(r.chunk_s), itertools.pairwise(sent), strict=True))
+        lag.extend(got - out for got, out in zip(r.chunk_s, sent, strict=True))
+    chunk_times = [t for r in readings for t in r.chunk_s]
+    span = max(chunk_times) - min(chunk_times) if chunk_times else math.nan
+    # The steady window: every stream open, after the first ones' ramp-up, before arrivals end.
+    begin = min((r.sent_s for r in readings), default=math.nan) + TOKENS * tick_s
+    end = begin - TOKENS * tick_s + SECONDS
+    steady = sum(1 for t in chunk_times if begin <= t < end) / (end - begin)
+    sent_times = [t for _, sent in truth.values() for t in sent]
+    sent_span = max(sent_times) - min(sent_times) if sent_times else math.nan
+    return Row(client, streams, tick_s * 1000, streams / tick_s, steady,
+               f"{complete}/{planned}", (pct(ttft, 0.5), pct(ttft, 0.99)),
+               (pct(itl, 0.5), pct(itl, 0.99)), pct(lag, 0.99), cpu_s / span,
+               cpu_s / max(len(chunk_times), 1) * 1e6,
+               len(sent_times) / sent_span, target_cpu_s / sent_span)
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile, in milliseconds (NaN when empty)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(math.ceil(q * len(ordered)), 1) - 1] * 1000
+
+
+def measure(client: str, streams: int, tick_s: float) -> Row:
+    """One client against a fresh target at ``streams`` streams ticking every ``tick_s``."""
+    ours, theirs = multiprocessing.Pipe()
+    target = multiprocessing.Process(target=serve, args=(tick_s, theirs), daemon=True)
+    target.start()
+    try:
+        url = ours.recv()
+        items = plan(streams, tick_s)
+        started = time.process_time()
+        readings = CLIENT_RUNS[client](url, items, streams)
+        cpu_s = time.process_time() - started
+        ours.send("truth")
+        truth, target_cpu_s = ours.recv()
+    finally:
+        target.terminate()
+        target.join()
+    return judge(client, streams, tick_s, readings, truth, len(items), cpu_s, target_cpu_s)
+
+
+def rows() -> Iterator[tuple[int, float]]:
+    for spec in ROWS.split(","):
+        streams, tick_ms = spec.split("@")
+        yield int(streams), float(tick_ms) / 1000
+
+
+def wake_up_p99_ms(cpu: int) -> float:
+    """How late a 0.5 ms sleep wakes up on ``cpu`` at p99: the machine's own noise floor
+    (other processes on a shared machine), below which no client's error can go."""
+    os.sched_setaffinity(0, {cpu})
+    late = []
+    for _ in range(1000):
+        before = time.monotonic()
+        time.sleep(0.0005)
+        late.append(time.monotonic() - before - 0.0005)
+    return pct(late, 0.99)
+
+
+def summary(found: Sequence[Row]) -> Iterator[str]:
+    """Per client: the most chunks/s and the most streams held within the tolerance, and the
+    chunks/s one core would read at the client's measured CPU cost per chunk."""
+    for client in CLIENTS:
+        mine = [r for r in found if r.client == client]
+        held = [r for r in mine if r.holds]
+        rate = max((r.received for r in held), default=0.0)
+        streams = max((r.streams for r in held), default=0)
+        cost = min((r.us_per_chunk for r in mine), default=math.nan)
+        yield (f"{client}: held within {TOLERANCE_MS:g} ms up to {rate:,.0f} chunks/s and "
+               f"{streams:,} streams; CPU {cost:.0f} µs/chunk at best "
+               f"(one core: {1e6 / cost:,.0f} chunks/s)")
+
+
+def main() -> None:
+    floors = {cpu: wake_up_p99_ms(cpu) for cpu in (CLIENT_CPU, TARGET_CPU)}
+    os.sched_setaffinity(0, {CLIENT_CPU})
+    print(f"{SECONDS:g} s of arrivals per row, {TOKENS} chunks per stream, client on CPU "
+          f"{CLIENT_CPU}, target on CPU {TARGET_CPU}; load average {os.getloadavg()[0]:.1f}; "
+          f"a 0.5 ms sleep wakes p99 {floors[CLIENT_CPU]:.2f} ms late on CPU {CLIENT_CPU}, "
+          f"{floors[TARGET_CPU]:.2f} ms on CPU {TARGET_CPU}", flush=True)
+    found = []
+    for streams, tick_s in rows():
+        for client in CLIENTS:
+            row = measure(client, streams, tick_s)
+            print(row.line(), flush=True)
+            found.append(row)
+    print(f"\n{HEADER}")
+    print("\n".join(r.line() for r in found))
+    print("\n".join(summary(found)))
+
+
+if __name__ == "__main__":
+    main()
