@@ -6,6 +6,13 @@ The improvement margins decide exactly as MLflow's ``MetricThreshold`` (``min_ab
 and ``mlflow.validate_evaluation_results`` never disagree; the regression margins are the same
 comparisons with the margin pointing the other way. A missing alias or metric is ``error``, and
 so is a value that is not a finite number on either side.
+
+``same_workload: true`` compares two probe runs instead of the source runs: each version's
+latest usable run of ``profile`` (default ``steady``), e.g. an LLM probe's ``ttft.chat.p99_ms``.
+Runs measured under different workloads are not comparable, so the check is ``error`` unless
+both runs recorded a workload fingerprint (params ``probe.workload.*``, docs/llm.md) and the
+fingerprints agree on every key of :data:`WORKLOAD_KEYS`; the message names each key that
+differs, with both values.
 """
 
 from __future__ import annotations
@@ -18,16 +25,30 @@ from pydantic import Field, model_validator
 
 from gatekeeper.common.values import UnusableValue, number
 from gatekeeper.evaluate.interface import CheckKind, CheckSpecBase, Outcome, Status, missing
-from gatekeeper.evidence.interface import Evidence, EvidenceRequest, VersionEvidence
+from gatekeeper.evidence.interface import (
+    PROFILE_PATTERN,
+    STEADY_PROFILE,
+    Evidence,
+    EvidenceRequest,
+    RunMetrics,
+    VersionEvidence,
+)
 
 # MLflow's stand-in for "any improvement" when a relative margin meets a zero baseline.
 ZERO_BASELINE_EPSILON = 1e-10
 
 REGRESSION_MARGINS = ("max_regression", "max_regression_relative")
 IMPROVEMENT_MARGINS = ("min_improvement", "min_improvement_relative")
+WORKLOAD_PARAM = "probe.workload."
+#: The fingerprint keys that must agree: what was asked of the server (the api, prompt and
+#: output lengths declared, sampling, ignore_eos, models asked for, and their digest) and the
+#: model names it reported. The measured token counts are results, not the workload.
+WORKLOAD_KEYS = ("digest", "api", "prompt_words", "max_tokens", "sampling", "ignore_eos",
+                 "models_requested", "models_reported")
 
 
 class BaselineComparison(CheckSpecBase):
+    ADDED_LATER = frozenset({"same_workload", "profile"})
     kind: Literal["baseline_comparison"]
     metric: str = Field(min_length=1, description="Metric compared on both source runs.")
     greater_is_better: bool = Field(
@@ -49,12 +70,21 @@ class BaselineComparison(CheckSpecBase):
         default=None, gt=0, le=1, allow_inf_nan=False,
         description="Required improvement as a fraction of |baseline| (MLflow "
         "min_relative_change); on a zero baseline, any improvement.")
+    same_workload: bool | None = Field(
+        default=None, description="Compare the two versions' probe runs of `profile` (not "
+        "their source runs), refusing (error) runs whose workload fingerprints (params "
+        "probe.workload.*, an LLM probe's) differ.")
+    profile: str | None = Field(
+        default=None, pattern=PROFILE_PATTERN, description="With same_workload: the probe "
+        "profile whose latest usable run each side reads. Left out: steady.")
     on_missing_baseline: Literal["error", "skip"] = Field(
         default="error", description="What to report when the alias is not set: error, or skip "
         "(e.g. the first version, with nothing to compare with).")
 
     @model_validator(mode="after")
     def _check_margins(self) -> Self:
+        if self.profile is not None and not self.same_workload:
+            raise ValueError("'profile' needs 'same_workload: true'")
         regressions = [m for m in REGRESSION_MARGINS if getattr(self, m) is not None]
         improvements = [m for m in IMPROVEMENT_MARGINS if getattr(self, m) is not None]
         if not regressions and not improvements:
@@ -181,7 +211,87 @@ def evaluate(spec: BaselineComparison, evidence: Evidence) -> Outcome:
     base = evidence.baseline(alias)
     if base is None:
         return missing_baseline(spec, evidence.candidate, alias)
+    if spec.same_workload:
+        return compare_probe_runs(spec, evidence.candidate, base, alias)
     return compare(spec, evidence.candidate, base, alias)
+
+
+def compare_probe_runs(spec: BaselineComparison, cand: VersionEvidence, base: VersionEvidence,
+                       alias: str) -> Outcome:
+    """``same_workload``: the metric of both versions' probe runs of the profile, once their
+    workload fingerprints are known to agree."""
+    profile = spec.profile or STEADY_PROFILE
+    threshold = {**threshold_of(spec, base), "same_workload": True, "profile": profile}
+    sides = {"candidate": cand, "baseline": base}
+    runs = {side: v.probe_run(profile) for side, v in sides.items()}
+    for side, run in runs.items():
+        problem = run.unusable()
+        if problem is not None:
+            return Outcome(Status.ERROR, f"{side} v{sides[side].version}: {problem}",
+                           threshold=threshold, evidence={side: run.ref(spec.metric)})
+    refs = {side: run.ref(spec.metric) for side, run in runs.items()}
+    prints = {side: workload_of(v, profile) for side, v in sides.items()}
+    for side, found in prints.items():
+        if not found:
+            return Outcome(Status.ERROR, f"{side} v{sides[side].version} ({runs[side].label}) "
+                           "recorded no workload fingerprint (params probe.workload.*): not "
+                           "an LLM probe run, or one from before fingerprints; re-probe it",
+                           threshold=threshold, evidence=refs)
+    differ = workload_differences(prints["candidate"], prints["baseline"])
+    if differ:
+        return Outcome(Status.ERROR, f"different workloads, not compared: candidate "
+                       f"v{cand.version} ({runs['candidate'].label}) and {alias} "
+                       f"v{base.version} ({runs['baseline'].label}) differ in "
+                       + "; ".join(differ),
+                       observed={"workload_differs": {k: {"candidate": prints["candidate"]
+                                                          .get(k), "baseline":
+                                                          prints["baseline"].get(k)}
+                                                      for k in differing_keys(prints)}},
+                       threshold=threshold, evidence=refs)
+    return compare_runs(spec, runs["candidate"], runs["baseline"], alias, base, threshold)
+
+
+def workload_of(version: VersionEvidence, profile: str) -> dict[str, str]:
+    """The fingerprint (``probe.workload.*`` params, prefix dropped) of the profile's run."""
+    linked = version.probe_runs.get(profile)
+    if linked is None:
+        return {}
+    return {k[len(WORKLOAD_PARAM):]: v for k, v in linked.params.items()
+            if k.startswith(WORKLOAD_PARAM)}
+
+
+def differing_keys(prints: dict[str, dict[str, str]]) -> list[str]:
+    cand, base = prints["candidate"], prints["baseline"]
+    return [k for k in WORKLOAD_KEYS if cand.get(k) != base.get(k)]
+
+
+def workload_differences(cand: dict[str, str], base: dict[str, str]) -> list[str]:
+    """``api: openai-chat vs openai-completions`` for each key of :data:`WORKLOAD_KEYS` that
+    differs (the digest only when nothing else explains it)."""
+    keys = differing_keys({"candidate": cand, "baseline": base})
+    shown = [k for k in keys if k != "digest"] or keys
+    return [f"{k}: {cand.get(k, '(not recorded)')} vs {base.get(k, '(not recorded)')}"
+            for k in shown]
+
+
+def compare_runs(spec: BaselineComparison, cand: RunMetrics, base_run: RunMetrics, alias: str,
+                 base: VersionEvidence, threshold: dict[str, Any]) -> Outcome:
+    """The margins on the metric of two probe runs."""
+    refs = {"candidate": cand.ref(spec.metric), "baseline": base_run.ref(spec.metric)}
+    for side, run in (("candidate", cand), ("baseline", base_run)):
+        if spec.metric not in run.metrics:
+            return replace(missing(f"metric '{spec.metric}'", f"{side} {run.label}",
+                                   refs[side]), threshold=threshold)
+        try:
+            number(f"{side} {spec.metric}", run.metrics[spec.metric])
+        except UnusableValue as exc:
+            return Outcome(Status.ERROR, str(exc), threshold=threshold, evidence=refs)
+    pair = Pair(cand.metrics[spec.metric], base_run.metrics[spec.metric],
+                spec.greater_is_better)
+    verdicts = judge(spec, pair)
+    status = Status.PASS if all(v.met for v in verdicts) else Status.FAIL
+    return Outcome(status, describe(spec, verdicts, pair, alias, base) + " (probe runs, same "
+                   "workload)", observed=observed_of(pair), threshold=threshold, evidence=refs)
 
 
 def missing_baseline(spec: BaselineComparison, cand: VersionEvidence, alias: str) -> Outcome:

@@ -30,7 +30,7 @@ from gatekeeper.load.yamlsrc import Document, Loc
 UPPER = frozenset({"max", "warn_max", "p95_ms", "p99_ms", "warn_p95_ms", "warn_p99_ms",
                    "budget_per_1k", "warn_per_1k", "max_regression", "max_regression_relative",
                    "max_regression_ms", "max_error_rate", "latency_p95_ms", "latency_p99_ms",
-                   "cost_budget_per_1k"})
+                   "cost_budget_per_1k", "budget_per_1m_tokens", "warn_per_1m_tokens"})
 #: Lower bounds: lowering one (or removing it) lets more through. A lower confidence narrows
 #: the interval an A/B regression is judged on; a lower price lowers every computed cost.
 LOWER = frozenset({"min", "warn_min", "min_improvement", "min_improvement_relative",

@@ -11,6 +11,12 @@ or the playbook's) priced at the operating point ``price_at`` names:
 - ``offered``: the rate the probe happened to send (``throughput_rps``). Only when asked: the
   same version costs ten times more per 1k probed at 20/s than at 200/s.
 
+``per: 1m_output_tokens`` (or ``1m_input_tokens``) prices an LLM's tokens instead: the cost
+of 1,000 requests at the operating point, over the tokens 1,000 requests carry (run metric
+``capacity.output_tokens_per_request``, logged by ``--find-capacity`` with an LLM ``--api``),
+times 1,000,000, the cost model's ``input_token_cost_share`` going to the prompt tokens; judged
+against ``budget_per_1m_tokens`` / ``warn_per_1m_tokens`` (docs/llm.md).
+
 With no capacity evidence, ``capacity`` and ``traffic`` are ``error`` (never a silent fall back
 to the offered rate). Fails above ``budget_per_1k``, warns above ``warn_per_1k``; both edges are
 inclusive. A missing or unusable metric is ``error``: not a finite number, a negative size, or
@@ -25,6 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from gatekeeper.common.values import UnusableValue, is_finite, number
 from gatekeeper.decide.remedy import plain_number
@@ -43,7 +50,9 @@ from gatekeeper.evidence.interface import Evidence, RunMetrics
 from gatekeeper.load.costmodel import (
     CostBreakdown,
     CostModel,
+    TokenCost,
     cost_per_1k,
+    cost_per_1m_tokens,
     money,
     replicas_for,
 )
@@ -56,16 +65,24 @@ COMPARE_DIGITS = 12
 # to infinity, and inf * 0 (an unused price) is NaN, which compares false with any budget.
 MIN_THROUGHPUT_RPS = 1e-6
 PriceAt = Literal["capacity", "traffic", "offered"]
+Per = Literal["1k_inferences", "1m_output_tokens", "1m_input_tokens"]
+#: The run metric holding the tokens a request carries, by what is priced.
+TOKENS_METRICS = {"1m_output_tokens": "capacity.output_tokens_per_request",
+                  "1m_input_tokens": "capacity.input_tokens_per_request"}
 NO_CAPACITY = ("no capacity evidence: run `gatekeeper probe --find-capacity --model M "
                "--version V` for this version, or set price_at: offered to price the probe's "
                "own rate")
 
 
 class Cost(CheckSpecBase):
+    # budget_per_1k was required before `per` existed: every earlier playbook sets it.
+    ADDED_LATER = frozenset({"per", "budget_per_1k", "budget_per_1m_tokens",
+                             "warn_per_1m_tokens", "tokens_metric"})
     kind: Literal["cost"]
-    budget_per_1k: float = Field(
-        ge=0, allow_inf_nan=False, description="Fail when the cost of 1,000 inferences is above "
-        "this, in the cost model's currency.")
+    budget_per_1k: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="Fail when the cost of 1,000 "
+        "inferences is above this, in the cost model's currency (required unless `per` prices "
+        "tokens).")
     warn_per_1k: float | None = Field(
         default=None, ge=0, allow_inf_nan=False,
         description="Warn when the cost of 1,000 inferences is above this (at or below "
@@ -85,6 +102,19 @@ class Cost(CheckSpecBase):
         default=None, min_length=1,
         description="Run metric holding the response size in bytes, for network egress cost. "
         "Left out: no network cost.")
+    per: Per | None = Field(
+        default=None, description="What is priced: 1k_inferences (the default), or an LLM's "
+        "1m_output_tokens or 1m_input_tokens (the cost model's input_token_cost_share splits "
+        "the price), judged against budget_per_1m_tokens.")
+    budget_per_1m_tokens: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="With per: 1m_*_tokens: fail "
+        "when 1,000,000 tokens cost more than this.")
+    warn_per_1m_tokens: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="With per: 1m_*_tokens: warn "
+        "when 1,000,000 tokens cost more than this (at or below budget_per_1m_tokens).")
+    tokens_metric: str | None = Field(
+        default=None, min_length=1, description="Run metric holding the tokens per request "
+        "priced. Left out: capacity.output_tokens_per_request (or input_).")
     cost_model: CostModel | None = Field(
         default=None, description="Prices of one serving replica. Left out: the playbook's "
         "`cost_model`.")
@@ -96,10 +126,48 @@ class Cost(CheckSpecBase):
 
     @model_validator(mode="after")
     def _check_fields(self) -> Self:
-        if self.warn_per_1k is not None and self.warn_per_1k > self.budget_per_1k:
-            raise ValueError("'warn_per_1k' must be at or below 'budget_per_1k'")
+        if self.tokens:
+            if self.budget_per_1m_tokens is None or self.budget_per_1k is not None:
+                raise ValueError(f"per: {self.per} needs 'budget_per_1m_tokens' (and no "
+                                 "'budget_per_1k')")
+            if self.warn_per_1k is not None:
+                raise ValueError(f"per: {self.per} takes 'warn_per_1m_tokens', not "
+                                 "'warn_per_1k'")
+        else:
+            extra = [k for k in ("budget_per_1m_tokens", "warn_per_1m_tokens", "tokens_metric")
+                     if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(f"{', '.join(map(repr, extra))}: needs per: 1m_output_tokens "
+                                 "or 1m_input_tokens")
+            if self.budget_per_1k is None:
+                # As when the key was required (before `per`): the same message.
+                raise PydanticCustomError("missing", "Field required")
+        budget, warn = self.limits
+        if warn is not None and warn > budget:
+            names = ("warn_per_1m_tokens", "budget_per_1m_tokens") if self.tokens else (
+                "warn_per_1k", "budget_per_1k")
+            raise ValueError(f"'{names[0]}' must be at or below '{names[1]}'")
         check_profile(self.run_source, self.profile)
         return self
+
+    @property
+    def tokens(self) -> bool:
+        """Whether tokens are priced (per: 1m_*_tokens), not 1,000 inferences."""
+        return self.per in TOKENS_METRICS
+
+    @property
+    def limits(self) -> tuple[float, float | None]:
+        """(budget, warning) in the unit priced."""
+        if self.tokens:
+            assert self.budget_per_1m_tokens is not None
+            return self.budget_per_1m_tokens, self.warn_per_1m_tokens
+        assert self.budget_per_1k is not None
+        return self.budget_per_1k, self.warn_per_1k
+
+    @property
+    def unit(self) -> str:
+        return {"1m_output_tokens": "per 1M output tokens",
+                "1m_input_tokens": "per 1M input tokens"}.get(self.per or "", "per 1k")
 
     @property
     def run_source(self) -> Source:
@@ -111,7 +179,13 @@ class Cost(CheckSpecBase):
         return STEADY if self.price_at == "offered" else CAPACITY
 
     def threshold(self) -> dict[str, Any]:
-        limits: dict[str, Any] = {"budget_per_1k": self.budget_per_1k}
+        limits: dict[str, Any] = {}
+        if self.tokens:
+            limits.update({"per": self.per, "budget_per_1m_tokens": self.budget_per_1m_tokens})
+            if self.warn_per_1m_tokens is not None:
+                limits["warn_per_1m_tokens"] = self.warn_per_1m_tokens
+        else:
+            limits["budget_per_1k"] = self.budget_per_1k
         if self.warn_per_1k is not None:
             limits["warn_per_1k"] = self.warn_per_1k
         limits["price_at"] = self.price_at
@@ -254,12 +328,13 @@ def utilisation(model: CostModel, run: RunMetrics) -> dict[str, Any]:
 
 def judge(spec: Cost, total: float, currency: str | None) -> tuple[Status, str]:
     total = float(f"{total:.{COMPARE_DIGITS}g}")
-    shown = f"cost = {money(total, currency)} per 1k"
-    budget = money(spec.budget_per_1k, currency)
-    if total > spec.budget_per_1k:
+    limit, warn = spec.limits
+    shown = f"cost = {money(total, currency)} {spec.unit}"
+    budget = money(limit, currency)
+    if total > limit:
         return Status.FAIL, f"{shown} > budget {budget}"
-    if spec.warn_per_1k is not None and total > spec.warn_per_1k:
-        return Status.WARN, (f"{shown} > warning {money(spec.warn_per_1k, currency)} "
+    if warn is not None and total > warn:
+        return Status.WARN, (f"{shown} > warning {money(warn, currency)} "
                              f"(budget {budget})")
     return Status.PASS, f"{shown} <= budget {budget}"
 
@@ -291,16 +366,50 @@ def evaluate(spec: Cost, evidence: Evidence) -> Outcome:
         return replace(priced, threshold=spec.threshold(),
                        evidence={**priced.evidence, **run_refs(run)})
     total = priced.breakdown.total
+    found: dict[str, Any] = {}
+    if spec.tokens:
+        tokens = token_cost(spec, model, priced)
+        if isinstance(tokens, Outcome):
+            return replace(tokens, threshold=spec.threshold(),
+                           evidence={**tokens.evidence, **priced.refs, **run_refs(run)})
+        total, found = tokens
+    token_refs = found.pop("refs", {})
     if not is_finite(total) or total <= 0:
         # Cannot happen with a validated cost model and a usable rate; if it ever does, a
         # cost of nothing (or of NaN) must not pass a budget.
-        return Outcome(Status.ERROR, f"cost = {total:g} per 1k is not a usable cost",
+        return Outcome(Status.ERROR, f"cost = {total:g} {spec.unit} is not a usable cost",
                        observed=observed(priced, model), threshold=spec.threshold())
     status, message = judge(spec, total, model.currency)
     return Outcome(status, f"{message}, priced at {priced.point.describe()} ({run.label})"
                    f"{gpu_note(model, priced.run)}",
-                   observed=observed(priced, model), threshold=spec.threshold(),
-                   evidence={**priced.refs, **run_refs(run)})
+                   observed={**observed(priced, model), **found}, threshold=spec.threshold(),
+                   evidence={**priced.refs, **token_refs, **run_refs(run)})
+
+
+def token_cost(spec: Cost, model: CostModel, priced: Priced
+               ) -> tuple[float, dict[str, Any]] | Outcome:
+    """The cost of 1,000,000 of the tokens ``spec.per`` names, and what ``observed`` adds;
+    or the error saying why it cannot be priced (no tokens metric, no input share)."""
+    assert spec.per is not None
+    name = spec.tokens_metric or TOKENS_METRICS[spec.per]
+    per_request = read(priced.run, name, "tokens per request", MIN_THROUGHPUT_RPS)
+    if isinstance(per_request, Outcome):
+        return replace(per_request, message=per_request.message + ": run `gatekeeper probe "
+                       "--api ... --find-capacity` for this version (docs/llm.md)")
+    share = model.input_token_cost_share or 0.0
+    if spec.per == "1m_input_tokens" and not share:
+        return Outcome(Status.ERROR, "per: 1m_input_tokens needs the cost model's "
+                       "input_token_cost_share (the share of the price borne by prompt tokens)")
+    costs: TokenCost
+    if spec.per == "1m_input_tokens":
+        costs = cost_per_1m_tokens(model, priced.breakdown.total, 1.0, per_request)
+        assert costs.per_1m_input is not None
+        total = costs.per_1m_input
+    else:
+        total = cost_per_1m_tokens(model, priced.breakdown.total, per_request).per_1m_output
+    return total, {"per": spec.per, "per_1m_tokens": total, "tokens_per_request": per_request,
+                   "input_token_cost_share": share,
+                   "refs": {"tokens_per_request": priced.run.ref(name)}}
 
 
 def gpu_note(model: CostModel, run: RunMetrics) -> str:

@@ -40,10 +40,12 @@ def profile_tag(profile: str) -> str:
 
 @dataclass(frozen=True)
 class LinkedRun:
-    """A probe run a version tag names: its id and metrics (empty when it no longer exists)."""
+    """A probe run a version tag names: its id, metrics and params (empty when it no longer
+    exists); the params hold an LLM run's workload fingerprint (``probe.workload.*``)."""
 
     run_id: str
     metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 class EvidenceSourceError(InfrastructureError):

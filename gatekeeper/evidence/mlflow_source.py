@@ -277,9 +277,16 @@ class _Reader:
         """The run each profile's tag links, by profile (runs read once, however linked)."""
         linked = {match[1]: run_id for tag, run_id in tags.items()
                   if (match := _PROFILE_TAG.match(tag)) and run_id}
-        metrics = {run_id: self._probe_metrics(run_id) for run_id in set(linked.values())}
-        return {profile: LinkedRun(run_id, metrics[run_id])
+        read = {run_id: self._probe_run(run_id) for run_id in set(linked.values())}
+        return {profile: LinkedRun(run_id, *read[run_id])
                 for profile, run_id in sorted(linked.items())}
+
+    def _probe_run(self, run_id: str) -> tuple[dict[str, float], dict[str, str]]:
+        """A linked probe run's metrics and params; both empty when it was deleted."""
+        run = get_run(self.client, run_id)
+        if run is None or run.info.lifecycle_stage == "deleted":
+            return {}, {}
+        return ({k: float(v) for k, v in run.data.metrics.items()}, dict(run.data.params))
 
     def _probe_metrics(self, run_id: str | None) -> dict[str, float]:
         """The linked probe run's metrics; empty when it was deleted (checks then error)."""

@@ -23,7 +23,8 @@ SECONDS_PER_MONTH = 365.25 * 86_400 / 12
 REPLICA_DIGITS = 12
 #: Keys added after playbooks existed; left out of a dump when unset, so the milestone digest
 #: of every playbook written before them (and the passes bound to it) stays what it was.
-OPTIONAL_KEYS = ("currency", "traffic_rps", "headroom", "accelerators")
+OPTIONAL_KEYS = ("currency", "traffic_rps", "headroom", "accelerators", "input_token_cost_share")
+TOKENS_PER_MILLION = 1_000_000
 
 
 class Accelerators(Strict):
@@ -73,6 +74,10 @@ class CostModel(Strict):
     headroom: float | None = Field(
         default=None, ge=1, description="Spare capacity kept above the traffic, as a factor "
         "(1.3: 30% spare); at least 1. Left out: 1.")
+    input_token_cost_share: float | None = Field(
+        default=None, ge=0, lt=1, description="LLM serving: the share of a replica's cost "
+        "borne by input (prompt) tokens, the rest by output tokens, for cost per 1,000,000 "
+        "tokens (0.25: a quarter). Left out: 0, every cost on the output tokens.")
 
     @field_validator("currency")
     @classmethod
@@ -138,6 +143,30 @@ def cost_per_1k(model: CostModel, throughput_rps: float, bytes_per_request: floa
     network = bytes_per_request * 1000 / BYTES_PER_GB * model.network_per_gb
     operations = (compute + accelerators + memory + cache + network) * model.operations_overhead
     return CostBreakdown(compute, memory, cache, network, operations, accelerators)
+
+
+@dataclass(frozen=True)
+class TokenCost:
+    """Cost per 1,000,000 output and input tokens (None: no input tokens were priced)."""
+
+    per_1m_output: float
+    per_1m_input: float | None
+
+
+def cost_per_1m_tokens(model: CostModel, per_1k: float, output_per_request: float,
+                       input_per_request: float = 0.0) -> TokenCost:
+    """Cost per 1,000,000 tokens when 1,000 requests cost ``per_1k`` and each carries
+    ``output_per_request`` output and ``input_per_request`` prompt tokens (means): the cost of
+    a request, split by ``input_token_cost_share``, over its tokens. At one replica running at
+    ``rate`` requests/s this is ``hourly price x share / (tokens/s x 3600) x 1,000,000``."""
+    if output_per_request <= 0:
+        raise ValueError(f"output tokens per request must be positive, got {output_per_request}")
+    share = model.input_token_cost_share or 0.0
+    per_request = per_1k / 1000
+    output = per_request * (1 - share) / output_per_request * TOKENS_PER_MILLION
+    priced_input = share > 0 and input_per_request > 0
+    return TokenCost(output, per_request * share / input_per_request * TOKENS_PER_MILLION
+                     if priced_input else None)
 
 
 def replicas_for(traffic_rps: float, headroom: float, capacity_rps: float) -> int:
