@@ -36,7 +36,7 @@ def verify_evidence_command(seq: int, tracking_uri: str | None, audit_log: str) 
     from gatekeeper.evidence.mlflow_env import default_tracking_uri
     from gatekeeper.evidence.mlflow_source import MlflowSource
     from gatekeeper.record import open_store
-    from gatekeeper.record.sealed import SideStore, sealed_problems
+    from gatekeeper.record.sealed import sealed_problems, side_store
 
     store = open_store(audit_log)
     record = decision_record(store.records(), seq, store.location)
@@ -47,7 +47,7 @@ def verify_evidence_command(seq: int, tracking_uri: str | None, audit_log: str) 
     if cand.run_id != model.get("run_id"):
         raise InvalidInputError(f"record {seq} is about run {model.get('run_id')}, but "
                                 f"{cand.name} v{cand.version} now comes from run {cand.run_id}")
-    side = SideStore.for_store(store.location)
+    side = side_store(store)
     sealed = side.of(seq, str(record.get("hash"))) if side else None
     changes = changed_evidence(record.get("evidence_digests") or {}, cand, source, sealed)
     problems = sealed_problems(record, sealed or {})
@@ -67,11 +67,15 @@ def verify_evidence_command(seq: int, tracking_uri: str | None, audit_log: str) 
         help="The sealed value to drop: its reference in the record's evidence_digests.")
 @option("--reason", help="Why (required before the record's retain_until).")
 @option("--now", metavar="ISO-8601", help="Judge retain_until at this time [default: now].")
+@option("--tracking-uri", metavar="URI",
+        help="The MLflow registry whose version tag anchors the store's checkpoints: given, "
+             "the redaction record's checkpoint is anchored there as a gate's is.")
 @audit_log_option
 def redact_command(seq: int, ref: str, reason: str | None, now: str | None,
-                   audit_log: str) -> None:
+                   tracking_uri: str | None, audit_log: str) -> None:
     """Drop the sealed value REF of decision record SEQ, keeping its digest: the chain still
     verifies, and a redaction record says who did it and why."""
+    from gatekeeper.adapters import anchored
     from gatekeeper.record import current_identity, open_store, parse_time
     from gatekeeper.record.sealed import redact
 
@@ -82,6 +86,8 @@ def redact_command(seq: int, ref: str, reason: str | None, now: str | None,
                                  param_hint="'--now'") from None
     ref = ref.removeprefix("evidence_digests.")
     store = open_store(audit_log)
+    if tracking_uri:  # else `audit verify --anchor mlflow:...` reports the anchor as behind
+        store = anchored(store, tracking_uri)
     done = redact(store, seq, ref, reason, current_identity(os.environ), at)
     click.echo(f"record {seq}: value of {ref} redacted, digest kept; redaction recorded as "
                f"record {done.seq} {done.hash}")

@@ -323,10 +323,7 @@ class PostgresStore:
             raise AuditWriteError(
                 f"audit store {self.location}: record {seq} was written by another "
                 "writer that did not take the store's lock; nothing was appended") from None
-        if sealed:
-            # A value left from a record deleted at this seq is replaced, not kept beside
-            # the new record (their digests would not match anyway).
-            connection.execute(sealed_table.delete().where(sealed_table.c.seq == seq))
+        if sealed:  # INSERT only: a runner needs no UPDATE or DELETE on the values
             connection.execute(sealed_table.insert(), [
                 {"seq": seq, "ref": ref, "salt": part["salt"], "value": part["value"]}
                 for ref, part in sorted(sealed.items())])

@@ -15,8 +15,9 @@ record). So:
   the digest kept, the reason and who redacted it.
 
 Values that look sensitive never get this far: they are kept as keyed hashes only
-(``gatekeeper.common.sensitive``). Stores other than the JSONL file keep no side store yet:
-there a decision keeps the digests only (said in docs/audit.md).
+(``gatekeeper.common.sensitive``). A store may keep its own (``sealed_values()``: the
+PostgreSQL store's ``gatekeeper_audit_sealed`` table, written in the record's transaction by
+its session's ``append_sealed``); :func:`side_store` finds the one a store has.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -77,6 +78,24 @@ def sealed_problems(record: Mapping[str, Any], sealed: Mapping[str, Mapping[str,
             problems.append(f"record {record.get('seq')}: sealed value of {ref} does not match "
                             f"its digest {digest}")
     return problems
+
+
+class SealedValues(Protocol):
+    """Where a store keeps its sealed values: read and drop them by record."""
+
+    def of(self, seq: int, record_hash: str) -> Sealed: ...
+
+    def drop(self, seq: int, record_hash: str, ref: str) -> None: ...
+
+
+def side_store(store: AuditStore) -> SealedValues | None:
+    """The sealed values of ``store``: its own (a database table), else the file beside a
+    JSONL log; None for a store that keeps none."""
+    own = getattr(store, "sealed_values", None)
+    if callable(own):
+        values: SealedValues = own()
+        return values
+    return SideStore.for_store(store.location)
 
 
 class SideStore:
@@ -156,7 +175,12 @@ def append_sealed(session: AuditSession, entry: Mapping[str, Any],
                   sealed: Mapping[str, Mapping[str, str]], location: str) -> AuditRef:
     """Append ``entry`` in ``session`` and keep its ``sealed`` values in the store's side
     store (dropped, digests only, for a store without one). Raises AuditWriteError: then the
-    record is written but its values are not (the command exits 3, no verdict)."""
+    record is written but its values are not (the command exits 3, no verdict). A session
+    that keeps them itself (``append_sealed``) writes both in one transaction."""
+    own = getattr(session, "append_sealed", None)
+    if callable(own):
+        done: AuditRef = own(entry, sealed)
+        return done
     ref = session.append(entry)
     side = SideStore.for_store(location)
     if sealed and side is not None:
@@ -172,7 +196,7 @@ def redact(store: AuditStore, seq: int, ref: str, reason: str | None, identity: 
     record or value is not there or the rule is not met."""
     from gatekeeper.record.records import redaction_entry
 
-    side = SideStore.for_store(store.location)
+    side = side_store(store)
     if side is None:
         raise InvalidInputError(f"audit store {store.location} keeps no sealed values: "
                                 "nothing to redact (decisions there hold digests only)")
