@@ -6,6 +6,7 @@ back to an older backup, with the JSONL log's finding codes."""
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from git import Repo
 
 from gatekeeper.cli import run
-from gatekeeper.record import AuditReadError, chain
+from gatekeeper.record import AuditLog, AuditReadError, chain
 from gatekeeper.record.checkpoint import Checkpoint, GitAnchor
 from gatekeeper.record.postgres import PostgresStore
 from gatekeeper.record.signing import SignatureCheck, Signer, TrustedKeys
@@ -216,3 +217,40 @@ def test_an_edited_row_and_its_column_are_findings_too(
         "  record 1 (line 1): edited: hash mismatch: content changed after it was written",
         "  record 2 (line 2): edited: column milestone disagrees with the record (edited in "
         "the table)"]
+
+
+def test_a_corrupted_checkpoint_signature_and_a_spliced_record_are_caught(
+        postgres_url: str, anchor_repo: Path, make_entry: MakeEntry, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    signer = Signer(Ed25519PrivateKey.generate())
+    env = signing_env(signer)
+    store = anchored_store(postgres_url, anchor_repo, env)
+    for n in range(3):
+        store.append(make_entry(n=n))
+    # Record 2 replaced by record 2 of another log signed with the same key (its own hash and
+    # signature valid): only its log_id tells.
+    other = AuditLog(tmp_path / "other.jsonl", env=env, clock=fixed_clock)
+    for n in range(2):
+        other.append(make_entry(n=n))
+    foreign = (tmp_path / "other.jsonl").read_text().splitlines()[1]
+    record = json.loads(foreign)
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("UPDATE gatekeeper_audit SET raw = %s, hash = %s, prev_hash = %s "
+                           "WHERE seq = 2", (foreign, record["hash"], record["prev_hash"]))
+    # The checkpoint row's size bumped without re-signing it.
+    [(text,)] = query(postgres_url, "SELECT value FROM gatekeeper_audit_meta "
+                                    "WHERE name = 'checkpoint'")
+    query(postgres_url, "UPDATE gatekeeper_audit_meta SET value = '"
+          + text.replace('"size":3', '"size":2') + "' WHERE name = 'checkpoint'")
+    key = base64.b64encode(signer.public_key.public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+
+    code, lines = verify(postgres_url, anchor_repo, capsys, "--public-key", key)
+    assert code == 1
+    # (The forged size also names record 2 by record 3's hash: rewritten, as it claims.)
+    assert codes(lines) == {"spliced", "checkpoint-signature", "rewritten"}
+    assert [line for line in lines if ": spliced: " in line] == [
+        f"  record 2 (line 2): spliced: log_id {record['log_id']!r} is not this log's "
+        f"({next(store.records()).record['log_id']!r})"]
+    assert ("  record 2: checkpoint-signature: checkpoint row: the checkpoint's signature "
+            "does not verify") in lines
