@@ -81,8 +81,8 @@ def llm_mix(tmp_path: Path) -> Path:
     (["--api", "openai-chat", "MIX", "--rate", "1", "--slo-tpot-ms", "-1"],
      "gatekeeper: error: --slo-tpot-ms: must be a positive number, got -1"),
     (["--api", "openai-chat", "MIX", "--rate", "1", "--find-capacity", "--slo-p99-ms", "9"],
-     "gatekeeper: error: --api openai-chat: --find-capacity and --cache-proof do not take an "
-     "LLM api yet"),
+     "gatekeeper: error: --api openai-chat --find-capacity: judged by goodput; give "
+     "--slo-ttft-ms, --slo-tpot-ms or --slo-e2e-ms, not --slo-p99-ms"),
 ])
 def test_bad_llm_flags_are_one_line(args: list[str], message: str, llm_mix: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
