@@ -145,7 +145,8 @@ def measure_llm_capacity(request: LlmCapacitySearch, url: str, progress: Progres
     result = search_capacity(measure, NO_P99_SLO, s.rate, max(bounds.max_rate, s.rate), policy,
                              bounds.max_steps, step_teller(progress.step, ""))
     best = result.best
-    index = result.steps.index(best) if best is not None else len(result.steps) - 1
+    index = next((i for i, step in enumerate(result.steps) if step is best),
+                 len(result.steps) - 1)
     shown, llm = result.steps[index], steps[index]
     metrics = {**llm_metrics(llm.stats), **capacity_metrics(request, result, steps, index)}
     lines = [*(llm_step_line(step, one) for step, one in zip(result.steps, steps, strict=True)),
