@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard
 
 ApiName = Literal["openai-chat", "openai-completions", "kserve-v2"]
 API_NAMES: tuple[ApiName, ...] = ("openai-chat", "openai-completions", "kserve-v2")
@@ -128,7 +128,7 @@ def openai_body(prompt: Prompt) -> dict[str, Any]:
 def read_usage(data: Mapping[str, Any]) -> Usage | None:
     """``usage`` of an OpenAI chunk (null on every chunk but the last)."""
     usage = data.get("usage")
-    if not isinstance(usage, Mapping):
+    if usage is None or not is_mapping(usage):  # None on every chunk but one: checked first
         return None
     details = usage.get("prompt_tokens_details")
     cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
@@ -152,7 +152,13 @@ def error_text(data: Mapping[str, Any]) -> str | None:
 
 def choices(data: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
     found = data.get("choices")
-    return [c for c in found if isinstance(c, Mapping)] if isinstance(found, list) else []
+    return [c for c in found if is_mapping(c)] if isinstance(found, list) else []
+
+
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """Whether ``value`` is a mapping; parsed JSON's dicts answer without the slower check
+    against the ``Mapping`` ABC (it runs for every chunk of every stream)."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def model_of(data: Mapping[str, Any], key: str) -> str | None:
@@ -173,7 +179,7 @@ class OpenAIChat:
         content = reasoning = tool = False
         for choice in choices(data):
             delta = choice.get("delta")
-            if isinstance(delta, Mapping):
+            if is_mapping(delta):
                 content |= bool(delta.get("content"))
                 reasoning |= bool(delta.get("reasoning_content") or delta.get("reasoning"))
                 tool |= bool(delta.get("tool_calls"))
