@@ -356,7 +356,8 @@ def judge(pins: list[Requirement], answers: Mapping[tuple[str, str], Mapping[str
                                        f"({str(dep['skip_reason'])[:200]})"))
         else:
             vulns += [{"package": pin.name, "version": pin.version, "id": str(v["id"]),
-                       "aliases": tuple(str(a) for a in v.get("aliases", ())),
+                       # pip-audit keeps aliases in a set: their order varies run to run
+                       "aliases": tuple(sorted(str(a) for a in v.get("aliases", ()))),
                        "fix_versions": tuple(str(f) for f in v.get("fix_versions", ())),
                        "file": pin.file, "line": pin.line} for v in dep.get("vulns", ())]
     return tuple(vulns), tuple(unjudged)
