@@ -96,6 +96,8 @@ SLOW_MODULES = (
     "tests/probe/test_engine.py",  # drives load for seconds per test
     "tests/probe/llm/test_law.py",  # the LLM target streaming; ~3 s of load per test
     "tests/probe/llm/test_gate.py",  # LLM target, SQLite MLflow, probe and check via the CLI
+    "tests/probe/llm/test_capacity.py",  # an LLM capacity search (~40 s), MLflow, check
+    "tests/probe/llm/test_same_workload.py",  # three LLM probes to MLflow, then check
     "tests/cli/test_probe_modes.py",  # capacity searches and Locust through the CLI
     "tests/cli/test_probe_inputs.py",  # a recording server; each test sends load for ~2 s
     "tests/serve/test_stack_signals.py",  # the reference serve stack, started and SIGTERMed
@@ -108,6 +110,8 @@ SLOW_MODULES = (
     "tests/ci/test_precommit.py",  # pre-commit pip-installs gatekeeper and MLflow (minutes)
     "tests/probe/llm_server/test_scrape.py",  # a /metrics server; a probe run of ~2 s
     "tests/probe/llm_server/test_prometheus_window.py",  # a real Prometheus, ~10 s
+    "tests/probe/llm_cache/",  # the LLM target and cache proofs through the CLI, ~2 s each
+    "tests/render/test_llm_page_browser.py",  # an LLM probe run, then headless Chromium
 )
 
 

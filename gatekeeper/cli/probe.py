@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from gatekeeper.load.costmodel import CostModel
     from gatekeeper.load.sla import Sla
     from gatekeeper.probe.importers import ImportKind
+    from gatekeeper.probe.llm.metrics import Slo
+    from gatekeeper.probe.llm.mode import LlmRun
     from gatekeeper.probe.modes import ImportRun, ModeRequest, SearchBounds, Sending
     from gatekeeper.probe.requests_mix import MixRequest, RequestMix
     from gatekeeper.probe.run import ProbeOutcome, ProbeRequest, VersionLink
@@ -85,7 +87,9 @@ OPTIONS = (
     option("--find-capacity", is_flag=True, help="Search for the highest fixed rate whose P99 "
            "meets --slo-p99-ms, from --rate, in steps of --duration."),
     option("--cache-proof", is_flag=True, help="Hit ratio, capacity and cost per 1,000 with "
-           "and without the cache in front of URL (replay at --rate for --duration)."),
+           "and without the cache in front of URL (replay at --rate for --duration); with "
+           "--api: prefix-cache hit ratio by usage and by --server-metrics, and "
+           "--semantic-pairs (docs/llm.md)."),
     option("--slo-p99-ms", type=float, help="--find-capacity, --cache-proof: the P99 SLO; "
            "any run: drawn on the pictures and page."),
     option("--slo-p95-ms", type=float, help="The P95 SLO drawn on the pictures and page."),
@@ -116,6 +120,12 @@ OPTIONS = (
            help="--api: goodput counts a request only with TPOT at or below this."),
     option("--slo-e2e-ms", type=float,
            help="--api: goodput counts a request only with E2E latency at or below this."),
+    option("--semantic-pairs", type=click.Path(dir_okay=False, path_type=Path),
+           help="--api with --cache-proof: a JSONL file of labelled paraphrase pairs, for the "
+           "semantic cache's hit rate and hit precision (docs/llm.md)."),
+    option("--min-goodput-share", type=float,
+           help="--api with --find-capacity: the share of a step's requests that must meet "
+           "every SLO for the step to pass [default: 0.99]"),
     option("--import-k6", type=click.Path(dir_okay=False, path_type=Path),
            help="Send nothing: read this k6 summary JSON as the probe's results."),
     option("--import-locust", metavar="PREFIX", type=click.Path(path_type=Path),
@@ -134,7 +144,8 @@ SEARCH = ("slo_p99_ms", "max_rate", "max_steps", "cost_model")
 # SLO flags that any run accepts: the pictures and page draw them.
 PICTURED = ("slo_p95_ms", "slo_p99_ms")
 # Flags of LLM runs (--api); the SLOs only mean something with an LLM api.
-LLM = ("api", "slo_ttft_ms", "slo_tpot_ms", "slo_e2e_ms")
+LLM = ("api", "slo_ttft_ms", "slo_tpot_ms", "slo_e2e_ms", "min_goodput_share",
+       "semantic_pairs")
 LLM_HINT = "docs/llm.md describes the LLM mix format"
 PROFILE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -279,7 +290,7 @@ def sending_mode(o: dict[str, Any], given: frozenset[str]) -> ModeRequest:
     if o["workers"] != 1 and o["engine"] != "locust":
         raise InvalidInputError("--workers: applies to --engine locust only")
     if o["api"] != "http":
-        return llm_mode(o)
+        return llm_mode(o, given)
     extra = [flag(n) for n in LLM[1:] if n in given]
     if extra:
         raise InvalidInputError(f"{', '.join(extra)}: needs --api (an LLM api)")
@@ -313,7 +324,7 @@ def sending_settings(o: dict[str, Any]) -> Sending:
     return Sending(mix, source, plan, warmup, limits, o["seed"])
 
 
-def llm_mode(o: dict[str, Any]) -> ModeRequest:
+def llm_mode(o: dict[str, Any], given: frozenset[str]) -> ModeRequest:
     """An LLM run (``--api``): prompts streamed by the built-in engine, goodput by the SLOs."""
     from gatekeeper.probe.llm.metrics import Slo
     from gatekeeper.probe.llm.mode import LlmRun
@@ -321,16 +332,62 @@ def llm_mode(o: dict[str, Any]) -> ModeRequest:
     if o["engine"] != "builtin":
         raise InvalidInputError(f"--api {o['api']}: streams on the built-in engine only; "
                                 "drop --engine")
-    if searching(o):
-        raise InvalidInputError(f"--api {o['api']}: --find-capacity and --cache-proof do not "
-                                "take an LLM api yet")
     limits = []
-    for name in LLM[1:]:
+    for name in LLM[1:4]:  # the SLOs, in Slo's order
         value = o[name]
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise InvalidInputError(f"{flag(name)}: must be a positive number, got {value:g}")
         limits.append(value)
+    if o["find_capacity"]:
+        if o["cache_proof"]:
+            raise InvalidInputError("give one of --find-capacity or --cache-proof, not both")
+        return llm_capacity(o, Slo(*limits), given)
+    if o["cache_proof"] or o["semantic_pairs"] is not None:
+        return llm_cache_proof(o, LlmRun(sending_settings(o), o["api"], Slo(*limits)), given)
+    if o["min_goodput_share"] is not None:
+        raise InvalidInputError("--min-goodput-share: needs --find-capacity")
     return LlmRun(sending_settings(o), o["api"], Slo(*limits))
+
+
+def llm_cache_proof(o: dict[str, Any], run: LlmRun, given: frozenset[str]) -> ModeRequest:
+    """``--cache-proof`` of an LLM api: the prefix cache read twice, the semantic pairs."""
+    from gatekeeper.probe.llm.cache_proof import LlmCacheProof
+    from gatekeeper.probe.llm.semantic import load_pairs
+
+    if not o["cache_proof"]:
+        raise InvalidInputError("--semantic-pairs: needs --cache-proof")
+    extra = [flag(n) for n in (*SEARCH, "redis_url", "min_goodput_share")
+             if n in given and n not in PICTURED]
+    if extra:
+        raise InvalidInputError(f"{', '.join(extra)}: --cache-proof of an LLM api runs no "
+                                "search and reads no Redis (docs/llm.md)")
+    pairs = load_pairs(o["semantic_pairs"]) if o["semantic_pairs"] is not None else ()
+    return LlmCacheProof(run, pairs)
+
+
+def llm_capacity(o: dict[str, Any], slo: Slo, given: frozenset[str]) -> ModeRequest:
+    """``--find-capacity`` of an LLM api: judged by goodput against the SLOs, not a P99."""
+    from gatekeeper.probe.llm.capacity import DEFAULT_MIN_GOODPUT_SHARE, LlmCapacitySearch
+    from gatekeeper.probe.modes import SearchBounds
+    from gatekeeper.probe.modes.search import UNBOUNDED_RATE
+
+    if o["schedule"] != "fixed":
+        raise InvalidInputError("--find-capacity: runs fixed-rate steps; drop --schedule")
+    if "slo_p99_ms" in given:
+        raise InvalidInputError(f"--api {o['api']} --find-capacity: judged by goodput; give "
+                                "--slo-ttft-ms, --slo-tpot-ms or --slo-e2e-ms, not --slo-p99-ms")
+    share = o["min_goodput_share"]
+    if share is None:
+        share = DEFAULT_MIN_GOODPUT_SHARE
+    if not 0 < share <= 1:
+        raise InvalidInputError(f"--min-goodput-share: must be above 0 and at most 1, got "
+                                f"{share:g}")
+    max_rate = o["max_rate"]
+    if max_rate is not None and not (max_rate >= (o["rate"] or 0) and math.isfinite(max_rate)):
+        raise InvalidInputError("--max-rate: must be at least --rate")
+    bounds = SearchBounds(0.0, max_rate or UNBOUNDED_RATE, o["max_steps"] or 8)
+    return LlmCapacitySearch(sending_settings(o), o["api"], bounds, slo, share,
+                             cost_model(o["cost_model"], o["playbook"]))
 
 
 def mix_of(o: dict[str, Any]) -> tuple[RequestMix, str]:

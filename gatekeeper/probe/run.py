@@ -27,6 +27,8 @@ from gatekeeper.evidence.interface import (
     STEADY_PROFILE,
 )
 from gatekeeper.probe.exchange import reach
+from gatekeeper.probe.llm.cache_proof import LlmCacheProof
+from gatekeeper.probe.llm.cache_proof import conclude as conclude_cache_proof
 from gatekeeper.probe.mlflow_log import (
     LoggedRun,
     Logging,
@@ -48,7 +50,8 @@ CONNECT_TIMEOUT_S = 5.0
 #: The profile a run is logged under when ``--profile`` is not given, by mode.
 MODE_PROFILES = {"run": STEADY_PROFILE, "import": STEADY_PROFILE,
                  "capacity": CAPACITY_PROFILE, "cache_proof": CACHE_PROOF_PROFILE,
-                 "llm": STEADY_PROFILE}
+                 "llm": STEADY_PROFILE, "llm_capacity": CAPACITY_PROFILE,
+                 "llm_cache_proof": CACHE_PROOF_PROFILE}
 
 
 class TargetUnreachableError(InfrastructureError):
@@ -159,6 +162,8 @@ def run_probe(request: ProbeRequest, progress: Progress, sink: Sink) -> ProbeOut
             watch.halt()
     if watch is not None:
         measured = attach_server(measured, watch)
+    if isinstance(request.mode, LlmCacheProof):  # its verdict needs the server's window
+        measured = conclude_cache_proof(request.mode, measured, watch is not None)
     if target is not None and not sends:
         check_endpoint_names([e.endpoint for e in measured.report.endpoints],
                              request.shown_url)

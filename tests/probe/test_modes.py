@@ -7,6 +7,8 @@ from pathlib import Path
 
 from gatekeeper.probe.engine import Limits
 from gatekeeper.probe.importers import IMPORTERS
+from gatekeeper.probe.llm.cache_proof import LlmCacheProof
+from gatekeeper.probe.llm.capacity import LlmCapacitySearch
 from gatekeeper.probe.modes import (
     MODES,
     CacheProof,
@@ -52,10 +54,12 @@ def sending(rate: float = 50, duration_s: float = 1.5) -> Sending:
 
 
 def test_every_request_type_names_a_registry_entry() -> None:
-    assert sorted(MODES) == ["cache_proof", "capacity", "import", "llm", "run"]
-    types = (PlainRun, CapacitySearch, CacheProof, ImportRun, LlmRun)
+    assert sorted(MODES) == ["cache_proof", "capacity", "import", "llm", "llm_cache_proof",
+                             "llm_capacity", "run"]
+    types = (PlainRun, CapacitySearch, CacheProof, ImportRun, LlmRun, LlmCacheProof,
+             LlmCapacitySearch)
     assert sorted(t.mode for t in types) == sorted(MODES)
-    assert [t.sends for t in types] == [True, True, True, False, True]
+    assert [t.sends for t in types] == [True, True, True, False, True, True, True]
     assert sorted(IMPORTERS) == ["aiperf", "guidellm", "inference-perf", "k6", "locust",
                                  "vllm-bench"]
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from gatekeeper.probe.engine import RunRecord, run_engine_loop
 from gatekeeper.probe.engines.builtin import mean_response_bytes, send_watched
-from gatekeeper.probe.llm.engine import LlmEngine
+from gatekeeper.probe.llm.engine import LlmEngine, LlmSample
 from gatekeeper.probe.llm.metrics import (
     Slo,
     endpoint_details,
@@ -46,6 +46,12 @@ class LlmRun:
 
 def measure_llm(request: LlmRun, url: str, progress: Progress) -> Measured:
     """The plan, streamed; the E2E report and the token metrics."""
+    return measure_streams(request, url, progress)[0]
+
+
+def measure_streams(request: LlmRun, url: str, progress: Progress
+                    ) -> tuple[Measured, tuple[LlmSample, ...]]:
+    """:func:`measure_llm`, and every streamed request (warm-up included) beside it."""
     from gatekeeper.probe.modes.interface import Measured
 
     s = request.sending
@@ -69,4 +75,4 @@ def measure_llm(request: LlmRun, url: str, progress: Progress) -> Measured:
                                  timeline, mean_response_bytes(record, s.warmup_s)),
                     timeline, mean_response_bytes(record, s.warmup_s),
                     metrics=llm_metrics(stats), lines=summary_lines(stats, request.slo),
-                    details=details)
+                    details=details), tuple(engine.streams)

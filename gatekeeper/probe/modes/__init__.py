@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatekeeper.probe.llm.cache_proof import LlmCacheProof, measure_llm_cache_proof
+from gatekeeper.probe.llm.capacity import LlmCapacitySearch, measure_llm_capacity
 from gatekeeper.probe.llm.mode import LlmRun, measure_llm
 from gatekeeper.probe.modes.cache import CacheProof, measure_cache_proof
 from gatekeeper.probe.modes.imported import ImportRun, measure_import
@@ -23,13 +25,16 @@ from gatekeeper.probe.modes.plain import PlainRun, measure_run
 from gatekeeper.probe.modes.search import CapacitySearch, SearchBounds, measure_capacity
 from gatekeeper.probe.progress import Progress
 
-ModeRequest = PlainRun | CapacitySearch | CacheProof | ImportRun | LlmRun
+ModeRequest = (PlainRun | CapacitySearch | CacheProof | ImportRun | LlmRun | LlmCapacitySearch
+               | LlmCacheProof)
 
 MODES: dict[str, Mode[Any]] = {
     "cache_proof": measure_cache_proof,
     "capacity": measure_capacity,
     "import": measure_import,
     "llm": measure_llm,
+    "llm_cache_proof": measure_llm_cache_proof,
+    "llm_capacity": measure_llm_capacity,
     "run": measure_run,
 }
 

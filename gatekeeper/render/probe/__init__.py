@@ -2,7 +2,8 @@
 
 - :mod:`.summary`: the text summary the CLI prints, and result.json.
 - :mod:`.plots`: ``latency.png`` and ``percentiles.png``.
-- :mod:`.page`: ``report.html``, both pictures inline.
+- :mod:`.llm_plots`: ``tokens.png``, TTFT and TPOT over time of an LLM run.
+- :mod:`.page`: ``report.html``, the pictures inline.
 - :mod:`.objectives`: the SLOs, budget and verdict the pictures and page draw when given.
 
 :func:`render_files` gives every file of ``--out`` by name; the CLI writes them.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from gatekeeper.probe.report import format_ms
 from gatekeeper.probe.timeline import Second, Timeline, build_timeline
+from gatekeeper.render.probe.llm_plots import has_tokens, tokens_figure, tokens_png
 from gatekeeper.render.probe.objectives import (
     NONE,
     Budget,
@@ -42,7 +44,7 @@ __all__ = ["NONE", "Budget", "Objectives", "Second", "Slo", "Timeline", "Verdict
            "build_timeline", "coarse_bins", "facts", "format_ms", "has_histogram",
            "has_timeline", "json_safe", "latency_figure", "latency_png", "percentiles_figure",
            "percentiles_png", "render_files", "report_html", "result_json", "slo_objectives",
-           "slo_verdict", "summary_lines"]
+           "slo_verdict", "summary_lines", "tokens_figure", "tokens_png"]
 
 
 def render_files(outcome: ProbeOutcome, objectives: Objectives = NONE) -> dict[str, bytes]:
@@ -53,8 +55,11 @@ def render_files(outcome: ProbeOutcome, objectives: Objectives = NONE) -> dict[s
     latency = latency_png(report, objectives) if has_histogram(report) else None
     percentiles = (percentiles_png(outcome.timeline, report, objectives)
                    if has_timeline(outcome.timeline) else None)
+    tokens = (tokens_png(outcome.details, report.url) if has_tokens(outcome.details)
+              else None)
     page = report_html(report, facts(outcome), outcome.problems, latency, percentiles,
-                       objectives)
+                       objectives, tokens=tokens)
     files = {"result.json": result_json(outcome).encode(), "latency.png": latency,
-             "percentiles.png": percentiles, "report.html": page.encode()}
+             "percentiles.png": percentiles, "tokens.png": tokens,
+             "report.html": page.encode()}
     return {name: data for name, data in files.items() if data is not None}

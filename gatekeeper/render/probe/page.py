@@ -33,12 +33,13 @@ COLUMNS = ("endpoint", "ok samples", "target/s", "achieved/s", "rate held", "p50
 
 def report_html(report: ProbeReport, facts: Sequence[tuple[str, str]],
                 problems: Sequence[str], latency: bytes | None, percentiles: bytes | None,
-                objectives: Objectives = NONE) -> str:
+                objectives: Objectives = NONE, tokens: bytes | None = None) -> str:
     """The page: ``facts`` (label, value) on top, the verdict, the objectives (when given),
     the table, both pictures.
 
     A picture given as None (nothing to draw: see :func:`has_histogram`) is replaced by a note
-    saying why, so a report from Locust or an imported file still renders."""
+    saying why, so a report from Locust or an imported file still renders. ``tokens`` (an
+    LLM run's TTFT and TPOT over time) adds a section of its own when given."""
     verdict = ('<p class="ok">Evidence usable.</p>' if not problems else
                '<p class="bad">Evidence NOT usable:</p><ul>'
                + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul>")
@@ -57,6 +58,8 @@ def report_html(report: ProbeReport, facts: Sequence[tuple[str, str]],
         image(latency, "latency histogram per endpoint type") if latency else NO_HISTOGRAM,
         "<h2>Percentiles over time</h2>",
         image(percentiles, "p50, p95, p99 per second") if percentiles else NO_TIMELINE,
+        *(("<h2>TTFT and TPOT over time</h2>",
+           image(tokens, "TTFT and TPOT per request and per second")) if tokens else ()),
         "</body></html>", ""])
 
 
