@@ -57,7 +57,7 @@ from gatekeeper.probe.llm.mix import LlmMixRequest
 from gatekeeper.probe.llm.protocols import APIS, Prompt
 from gatekeeper.probe.requests_mix import Planned
 
-ROWS = os.environ.get("BENCH_ROWS", "100@10,200@10,300@10,400@10,1000@100,2000@100")
+ROWS = os.environ.get("BENCH_ROWS", "10@100,10@10,50@10,100@10,200@10,400@10,1000@100,2000@100")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 TOKENS = int(os.environ.get("BENCH_TOKENS", "20"))
 CLIENTS = os.environ.get("BENCH_CLIENTS", "probe,vllm-style").split(",")
