@@ -72,6 +72,26 @@ def _unset_mlflow_tracking_uri() -> Iterator[None]:
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets (MLflow's own use)
 
 
+#: MLflow keeps one SQLAlchemy engine per database URI for the life of the process, each with
+#: its pooled connections open; a suite that builds a registry per test would pile up file
+#: descriptors until the probe's select()-based loop (which needs descriptors below 1024) no
+#: longer fits.
+_ENGINE_MAPS = (("mlflow.store.tracking.sqlalchemy_store", "SqlAlchemyStore"),
+                ("mlflow.store.model_registry.sqlalchemy_store", "SqlAlchemyStore"),
+                ("mlflow.store.jobs.sqlalchemy_store", "SqlAlchemyJobStore"))
+
+
+@pytest.fixture(autouse=True)
+def _close_mlflow_connections() -> Iterator[None]:
+    """Close the pooled connections of MLflow's engines after each test (an engine stays
+    usable: it opens a connection again when asked)."""
+    yield
+    for module, name in _ENGINE_MAPS:
+        store = getattr(sys.modules.get(module), name, None)
+        for engine in list(getattr(store, "_engine_map", {}).values()):
+            engine.dispose()
+
+
 # `pytest -m "not slow"` (make test-fast) runs the rest in under a minute on a 2-core machine.
 # Marked here, in one place, rather than test by test: every test that uses one of these
 # fixtures, directly or through another fixture, since each starts a server or builds a real
