@@ -51,7 +51,8 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 
 # Figures, not pass/fail: start-up cost, timer precision, the Locust engine's counts and rates.
-# bench/probe_vs_wrk.py (against wrk) runs by hand.
+# bench/probe_vs_wrk.py (against wrk) and bench/llm_probe.py (streamed chunks against the LLM
+# target's truth, beside a vLLM-style client) run by hand.
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/timers.py

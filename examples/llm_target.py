@@ -21,9 +21,22 @@ readings against what the server did, not against a wall clock):
   ``tokens_per_chunk`` at a time, the first ``reasoning_tokens`` of them as reasoning.
 - **errors**: every ``error_every``-th request sends its first token, then an error event
   (``data: {"error": {...}}``, as vLLM does inside a 200 stream) and ends.
+- **semantic cache** (off unless ``semantic_threshold`` > 0): before a request reaches the
+  engine above, its prompt is normalised (lower case, punctuation dropped, words as a set) and
+  compared with every prompt answered so far (Jaccard similarity of the word sets); at or above
+  the threshold the stored answer is sent back at once with ``X-Cache: HIT`` (it never reaches
+  the engine: not served, not counted on /metrics), else the engine answers with ``X-Cache:
+  MISS`` and the answer is stored. Each engine answer then names its request (``r7w0 r7w1``
+  ...), so a client can tell whose answer a hit served. A toy that errs on purpose: prompts
+  that differ in one word of few ("capital of France" / "capital of Spain") hit.
 - A chat stream opens with a role-only chunk (``{"role": "assistant", "content": ""}``) sent
   on arrival, before any token: it is not a token, and a client that counts it as the first
   token reads a TTFT of almost nothing.
+- **fast mode** (``tick_s`` > 0, for bench/llm_probe.py): decoding streams send their next
+  chunk together on a shared clock that ticks every ``tick_s`` (one timer for all streams, on
+  a fixed grid), instead of each sleeping ``decode_s`` per token: thousands of streams then
+  stream at a known rate of streams / ``tick_s`` chunks per second, with no per-token timer.
+  ``decode_s`` and ``decode_growth`` are not used; the default (0) keeps the law above.
 
 Run it: ``python examples/llm_target.py --port 8000 [--stall-every 10 --stall-ms 500]``.
 """
@@ -35,6 +48,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -66,6 +80,8 @@ class Law:
     error_every: int = 0  # every Nth request breaks off after its first token with an error
     model: str = "law-1"
     kv_capacity_tokens: int = 100_000
+    semantic_threshold: float = 0.0  # > 0: the toy semantic cache, hit at this similarity
+    tick_s: float = 0.0  # > 0: fast mode, every stream's next chunk on a shared tick
 
 
 @dataclass
@@ -123,6 +139,46 @@ class Served:
         return [b - a for a, b in itertools.pairwise(times)]
 
 
+def normalised_words(text: str) -> frozenset[str]:
+    """The words of ``text``, lower case, punctuation dropped: what the toy semantic cache
+    compares."""
+    return frozenset(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Jaccard similarity of two word sets (1 for two empty ones)."""
+    union = a | b
+    return len(a & b) / len(union) if union else 1.0
+
+
+@dataclass
+class SemanticCache:
+    """Answers by normalised prompt; ``lookup`` finds the most similar one at or above the
+    threshold. ``hits`` and ``misses`` count lookups."""
+
+    threshold: float
+    entries: list[tuple[frozenset[str], str]] = field(default_factory=list)
+    hits: int = 0
+    misses: int = 0
+
+    def lookup(self, prompt: str) -> str | None:
+        """The stored answer for the prompt most similar to ``prompt``, or None (a miss)."""
+        words = normalised_words(prompt)
+        best: tuple[float, str] | None = None
+        for key, answer in self.entries:
+            score = similarity(words, key)
+            if score >= self.threshold and (best is None or score > best[0]):
+                best = (score, answer)
+        if best is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return best[1]
+
+    def store(self, prompt: str, answer: str) -> None:
+        self.entries.append((normalised_words(prompt), answer))
+
+
 class PrefixCache:
     """Block-aligned prompt prefixes seen so far."""
 
@@ -171,8 +227,11 @@ class LlmTarget:
         self.served: list[Served] = []
         self.counters = Counters()
         self._cache = PrefixCache(self.law.cache_block)
+        self.semantic = (SemanticCache(self.law.semantic_threshold)
+                         if self.law.semantic_threshold > 0 else None)
         self._arrivals = 0
         self._decoding = 0
+        self._tick: asyncio.Future[None] | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -222,13 +281,21 @@ class LlmTarget:
         arrived = time.monotonic()
         body = await request.json()
         prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
-        return await self.openai(request, body, self.arrive("openai-chat", prompt, arrived))
+        cached = self.semantic_answer(request, body, prompt, chat=True)
+        if cached is not None:
+            return cached
+        return await self.openai(request, body, self.arrive("openai-chat", prompt, arrived),
+                                 prompt)
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
         arrived = time.monotonic()
         body = await request.json()
-        return await self.openai(request, body, self.arrive("openai-completions",
-                                                            str(body.get("prompt", "")), arrived))
+        prompt = str(body.get("prompt", ""))
+        cached = self.semantic_answer(request, body, prompt, chat=False)
+        if cached is not None:
+            return cached
+        return await self.openai(request, body, self.arrive("openai-completions", prompt,
+                                                            arrived), prompt)
 
     async def models(self, _request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [
@@ -237,15 +304,19 @@ class LlmTarget:
     async def ready(self, _request: web.Request) -> web.Response:
         return web.Response(status=200)
 
-    async def openai(self, request: web.Request, body: dict[str, Any], served: Served
-                     ) -> web.StreamResponse:
+    async def openai(self, request: web.Request, body: dict[str, Any], served: Served,
+                     prompt: str = "") -> web.StreamResponse:
         api = served.api
         max_tokens = int(body.get("max_tokens") or 16)
         chat = api == "openai-chat"
         ident = f"{'chatcmpl' if chat else 'cmpl'}-{served.number}"
         if not body.get("stream"):
             text = " ".join([w async for w, _ in self.generate_tokens(served, max_tokens)])
-            return web.json_response(self.whole(ident, chat, text, served))
+            answer = self.whole(ident, chat, text, served)
+            if self.semantic is None:
+                return web.json_response(answer)
+            self.semantic.store(prompt, text)
+            return web.json_response(answer, headers={"X-Cache": "MISS"})
         response = await self.open_stream(request)
         if chat:
             await self.send(response, served, 0, "role",
@@ -302,6 +373,28 @@ class LlmTarget:
         await response.write_eof()
         return response
 
+    def semantic_answer(self, request: web.Request, body: dict[str, Any], prompt: str,
+                        chat: bool) -> web.Response | None:
+        """The toy semantic cache's answer to a non-streamed request (``X-Cache: HIT``), or
+        None: no cache, a streamed request, or a miss (the engine answers)."""
+        if self.semantic is None or body.get("stream"):
+            return None
+        text = self.semantic.lookup(prompt)
+        if text is None:
+            return None
+        ident = f"{'chatcmpl' if chat else 'cmpl'}-cached-{self.semantic.hits}"
+        choice: dict[str, Any] = (
+            {"index": 0, "message": {"role": "assistant", "content": text},
+             "finish_reason": "length"} if chat else
+            {"index": 0, "text": text, "finish_reason": "length"})
+        out = len(text.split())
+        return web.json_response(
+            {"id": ident, "object": "chat.completion" if chat else "text_completion",
+             "created": int(time.time()), "model": self.law.model, "choices": [choice],
+             "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": out,
+                       "total_tokens": len(prompt.split()) + out}},
+            headers={"X-Cache": "HIT"})
+
     def breaks(self, served: Served) -> bool:
         """Whether ``served`` breaks off now: an ``error_every``-th request after its first
         token."""
@@ -351,16 +444,33 @@ class LlmTarget:
                 sent = 0
                 while sent < max_tokens:
                     n = min(law.tokens_per_chunk, max_tokens - sent)
-                    for _ in range(n):
-                        growth = 1 + law.decode_growth * (self._decoding - 1)
-                        await asyncio.sleep(law.decode_s * growth)
+                    if law.tick_s:
+                        await self.tick()
+                    else:
+                        for _ in range(n):
+                            growth = 1 + law.decode_growth * (self._decoding - 1)
+                            await asyncio.sleep(law.decode_s * growth)
                     kind = "reasoning" if sent < law.reasoning_tokens else "content"
-                    yield " ".join(f"w{sent + i}" for i in range(n)), kind
+                    # With the semantic cache on, an answer names its request: a hit shows
+                    # whose answer it served.
+                    tag = f"r{served.number}w" if self.semantic is not None else "w"
+                    yield " ".join(f"{tag}{sent + i}" for i in range(n)), kind
                     sent += n
             finally:
                 self._decoding -= 1
                 c.running -= 1
                 c.kv_tokens -= served.prompt_tokens + max_tokens
+
+    def tick(self) -> asyncio.Future[None]:
+        """The shared clock's next tick (fast mode): a future every waiting stream shares,
+        resolved on the next multiple of ``tick_s``; the first stream to wait after a tick
+        schedules the next one."""
+        if self._tick is None or self._tick.done():
+            loop = asyncio.get_running_loop()
+            self._tick = loop.create_future()
+            due = (int(loop.time() / self.law.tick_s) + 1) * self.law.tick_s
+            loop.call_at(due, self._tick.set_result, None)
+        return self._tick
 
     def finish(self, served: Served) -> None:
         served.ended_s = time.monotonic()
@@ -477,10 +587,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--stall-ms", type=float, default=500.0)
     parser.add_argument("--error-every", type=int, default=0)
     parser.add_argument("--model", default="law-1")
+    parser.add_argument("--tick-ms", type=float, default=0.0,
+                        help="fast mode: every stream sends a chunk on a shared tick")
+    parser.add_argument("--semantic-threshold", type=float, default=0.0,
+                        help="> 0: a toy semantic cache answering non-streamed prompts whose "
+                        "normalised words are at least this similar (Jaccard) to an earlier one")
     a = parser.parse_args(argv)
     law = Law(a.prefill_ms_per_token / 1000, a.decode_ms / 1000, a.decode_growth, a.slots,
               a.tokens_per_chunk, a.reasoning_tokens, a.stall_every, a.stall_ms / 1000,
-              error_every=a.error_every, model=a.model)
+              error_every=a.error_every, model=a.model,
+              semantic_threshold=a.semantic_threshold, tick_s=a.tick_ms / 1000)
     target = LlmTarget(law, a.port)
     print(f"LLM target ({law}) on http://127.0.0.1:{a.port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
