@@ -313,6 +313,9 @@ class PostgresStore:
                 ) -> tuple[AuditRef, Checkpoint]:
         """Insert the record after ``head``, its ``sealed`` values and the checkpoint row, in
         the caller's transaction."""
+        if self._signer is not None and head[0] and self._unsigned(connection, head[0]):
+            self.notices.append(f"audit store {self.location}: signing starts at record "
+                                f"{head[0] + 1}; records 1-{head[0]} stay unsigned")
         record, raw = self._seal(body, head[0] + 1, head[1], origin)
         seq, digest = record["seq"], record["hash"]
         try:
@@ -333,6 +336,13 @@ class PostgresStore:
                            .on_conflict_do_update(index_elements=[meta_table.c.name],
                                                   set_={"value": checkpoint.to_json()}))
         return AuditRef(log=self.location, seq=seq, hash=digest), checkpoint
+
+    @staticmethod
+    def _unsigned(connection: Connection, seq: int) -> bool:
+        """Whether record ``seq`` carries no signature (signing is being turned on)."""
+        raw = connection.execute(select(audit_table.c.raw).where(
+            audit_table.c.seq == seq)).scalar()
+        return raw is not None and "signature" not in json.loads(str(raw))
 
     def _anchor(self, checkpoint: Checkpoint, record: Mapping[str, Any]) -> None:
         """Publish ``checkpoint`` (its record committed) to every anchor covering ``record``."""

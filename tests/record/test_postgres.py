@@ -257,3 +257,24 @@ def test_an_unreachable_database_is_one_line_without_the_password(
         assert message.startswith(f"audit store postgresql://127.0.0.1:{port}/audit: cannot ")
         assert "\n" not in message and "pa55word" not in message
         assert caught.value.exit_code is ExitCode.NO_VERDICT
+
+
+def test_turning_signing_on_says_from_which_record(postgres_url: str,
+                                                   make_entry: MakeEntry) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    make_store(postgres_url).append(make_entry())
+    make_store(postgres_url).append(make_entry())
+    raw_key = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+        serialization.NoEncryption())
+    signing = make_store(postgres_url,
+                         GATEKEEPER_SIGNING_KEY=base64.b64encode(raw_key).decode())
+    assert signing.append(make_entry()).seq == 3
+    assert signing.notices == [f"audit store {signing.location}: signing starts at record 3; "
+                               "records 1-2 stay unsigned"]
+    signing.append(make_entry())  # signed from then on: said once
+    assert len(signing.notices) == 1
