@@ -127,6 +127,25 @@ def _utc_now() -> datetime:
 _FROM_ENV: Any = object()
 
 
+def normalize_entry(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``entry`` as it will be hashed and stored, by every store: no integrity field of its own,
+    JSON, and with a canonical form; AuditWriteError naming ``where`` otherwise."""
+    clash = sorted(INTEGRITY_FIELDS & set(entry))
+    if clash:
+        raise ValueError(f"audit entries must not set integrity fields: {', '.join(clash)}")
+    # A JSON round trip makes the hashed value exactly what a reader will parse back, and
+    # encoding up front means a bad entry fails before the store is touched.
+    try:
+        body: dict[str, Any] = json.loads(json.dumps(entry, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise AuditWriteError(f"{where}: entry is not JSON: {exc}") from exc
+    try:
+        chain.canonical_json(body)
+    except rfc8785.CanonicalizationError as exc:
+        raise AuditWriteError(f"{where}: entry has no canonical JSON form: {exc}") from exc
+    return body
+
+
 class AuditLog:
     """One audit log file: the JSONL implementation of ``AuditStore`` (record/interface.py).
 
@@ -302,22 +321,7 @@ class AuditLog:
                     head.signed or "signature" in record)
 
     def _normalize(self, entry: Mapping[str, Any]) -> dict[str, Any]:
-        clash = sorted(INTEGRITY_FIELDS & set(entry))
-        if clash:
-            raise ValueError(f"audit entries must not set integrity fields: {', '.join(clash)}")
-        # A JSON round trip makes the hashed value exactly what a reader will parse back, and
-        # encoding up front means a bad entry fails before the log is touched.
-        try:
-            body: dict[str, Any] = json.loads(json.dumps(entry, allow_nan=False))
-        except (TypeError, ValueError) as exc:
-            raise AuditWriteError(f"audit log {self.path}: entry is not JSON: {exc}") from exc
-        try:
-            chain.canonical_json(body)
-        except rfc8785.CanonicalizationError as exc:
-            raise AuditWriteError(
-                f"audit log {self.path}: entry has no canonical JSON form: {exc}"
-            ) from exc
-        return body
+        return normalize_entry(entry, f"audit log {self.path}")
 
     def _seal(self, body: dict[str, Any], head: Head, origin: str) -> tuple[bytes, str]:
         recorded_at = self._clock().astimezone(UTC).isoformat(timespec="milliseconds")

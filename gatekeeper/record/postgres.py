@@ -70,12 +70,12 @@ from gatekeeper.record.checkpoint import (
     Checkpoint,
 )
 from gatekeeper.record.jsonl import (
-    INTEGRITY_FIELDS,
     SCHEMA,
     AuditReadError,
     AuditWriteError,
     StoredRecord,
     Verification,
+    normalize_entry,
 )
 from gatekeeper.record.query import nested
 from gatekeeper.record.sealed import Sealed
@@ -359,16 +359,7 @@ class PostgresStore:
                          "--anchor ...` reports the anchor as behind until then") from None
 
     def _normalize(self, entry: Mapping[str, Any]) -> dict[str, Any]:
-        clash = sorted(INTEGRITY_FIELDS & set(entry))
-        if clash:
-            raise ValueError(f"audit entries must not set integrity fields: {', '.join(clash)}")
-        try:
-            body: dict[str, Any] = json.loads(json.dumps(entry, allow_nan=False))
-            chain.canonical_json(body)
-        except (TypeError, ValueError, rfc8785.CanonicalizationError) as exc:
-            raise AuditWriteError(f"audit store {self.location}: entry is not JSON: {exc}"
-                                  ) from exc
-        return body
+        return normalize_entry(entry, f"audit store {self.location}")
 
     def _seal(self, body: dict[str, Any], seq: int, prev_hash: str, origin: str | None = None
               ) -> tuple[dict[str, Any], str]:
