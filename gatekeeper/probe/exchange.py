@@ -84,9 +84,11 @@ class Clock:
     def now(self) -> float:
         return self.loop.time()
 
-    def ended(self, status: StatusClass, code: int | None = None, size: int = 0) -> Exchange:
+    def ended(self, status: StatusClass, code: int | None = None, size: int = 0,
+              at_s: float | None = None) -> Exchange:
+        """The exchange, ended now (or at ``at_s``, when its end was seen earlier)."""
         return Exchange(self.intended_s, self.acquired_s, self.first_byte_s, self.first_chunk_s,
-                        self.now(), status, code, size)
+                        self.now() if at_s is None else at_s, status, code, size)
 
 
 async def exchange(conn: Connection, request: MixRequest, intended_s: float) -> Exchange:

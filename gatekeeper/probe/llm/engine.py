@@ -1,16 +1,20 @@
-"""The open-model engine sending LLM prompts: the built-in engine's schedule, connection pool
-and coordinated-omission correction, with every answer read as a stream
-(:mod:`.stream`). Each request leaves the engine's plain :class:`Sample` (so the E2E report,
-timeline and checks work unchanged) and an :class:`LlmSample` beside it."""
+"""The open-model engine sending LLM prompts: the built-in engine's schedule and
+coordinated-omission correction, with every answer read as a stream (:mod:`.stream`) on the
+streaming client's connections (:mod:`.wire`). Each request leaves the engine's plain
+:class:`Sample` (so the E2E report, timeline and checks work unchanged) and an
+:class:`LlmSample` beside it."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gatekeeper.probe.engine import Engine, Sample, StatusClass
 from gatekeeper.probe.llm.mix import LlmMixRequest
 from gatekeeper.probe.llm.protocols import Api, Prompt
-from gatekeeper.probe.llm.stream import Streamed, stream_exchange
+from gatekeeper.probe.llm.stream import Streamed, Streams, stream_exchange
+from gatekeeper.probe.llm.wire import Pool
 from gatekeeper.probe.requests_mix import Planned
 
 
@@ -68,9 +72,19 @@ class LlmEngine(Engine):
     api: Api | None = None
     streams: list[LlmSample] = field(default_factory=list)
 
+    async def run(self, plan: Iterable[Planned]) -> int:
+        """Send the plan on the streaming client's connections (:mod:`.wire`)."""
+        pool = Pool(self.url, self.headers)
+        self._streams = Streams(pool, asyncio.Semaphore(self.limits.connections),
+                                self.limits.timeout_s, self.on_response)
+        try:
+            return await self.dispatch(plan)
+        finally:
+            pool.close()
+
     async def send(self, item: Planned) -> None:
         assert self.api is not None
-        streamed = await stream_exchange(self._conn, item.request, self._start + item.offset_s,
+        streamed = await stream_exchange(self._streams, item.request, self._start + item.offset_s,
                                          self.api)
         sample = Sample.of(item.request.endpoint, item.offset_s, streamed.exchange, self._start)
         self.samples.append(sample)

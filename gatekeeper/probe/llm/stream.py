@@ -1,23 +1,24 @@
 """One streamed LLM exchange, every chunk timed: the streaming twin of
 :func:`gatekeeper.probe.exchange.exchange`.
 
-The request is sent as the plain exchange sends it (the same connection pool, the same
-timeout covering the wait for a connection), then the answer is read as server-sent events:
-each ``data:`` line is parsed by the API (:mod:`.protocols`) and its arrival time kept when
-it carries a token (content, reasoning or a tool call). A role-only or empty chunk is counted
-apart and never timed as a token.
+The request waits for a connection as the plain exchange's do (the per-request timeout covers
+the wait), goes out on the streaming client of :mod:`.wire`, and the answer is read as
+server-sent events while it arrives: each ``data:`` line is parsed by the API
+(:mod:`.protocols`) and its arrival time kept when it carries a token (content, reasoning or a
+tool call). A role-only or empty chunk is counted apart and never timed as a token. E2E ends
+at ``[DONE]`` (or the answer's end when a stream has none).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
-
-from gatekeeper.probe.exchange import Clock, Connection, Exchange, StatusClass, classify
+from gatekeeper.probe.exchange import Clock, Exchange, ResponseHook, StatusClass, classify
 from gatekeeper.probe.llm.protocols import DONE, Api, Delta, Usage
+from gatekeeper.probe.llm.wire import Pool
 from gatekeeper.probe.requests_mix import MixRequest
 
 DATA = b"data:"
@@ -59,50 +60,90 @@ class Streamed:
     chunks: Chunks
 
 
-async def stream_exchange(conn: Connection, request: MixRequest, intended_s: float, api: Api
+@dataclass(frozen=True)
+class Streams:
+    """What every streamed exchange of one run shares: the connections, the pool's slots
+    (waiting for one counts against the timeout), the timeout, the answers' header hook."""
+
+    pool: Pool
+    slots: asyncio.Semaphore
+    timeout_s: float
+    on_response: ResponseHook | None = None
+
+
+class StreamReader:
+    """An answer read as it arrives (:class:`~gatekeeper.probe.llm.wire.Reader`): its head
+    timed and shown to the hook, its body split into lines and the events parsed, every line
+    of one read timed at that read. After ``[DONE]`` nothing more is read into the chunks."""
+
+    def __init__(self, api: Api, clock: Clock, chunks: Chunks, hook: ResponseHook | None
+                 ) -> None:
+        self.api, self.clock, self.chunks, self.hook = api, clock, chunks, hook
+        self.tail = b""
+        self.done_s: float | None = None
+
+    def head(self, status: int, headers: Mapping[str, str], at_s: float) -> None:
+        self.clock.first_byte_s = at_s
+        if self.hook is not None:
+            self.hook(headers)
+
+    def body(self, data: bytes, at_s: float) -> None:
+        if self.done_s is not None:
+            return
+        if self.clock.first_chunk_s is None:
+            self.clock.first_chunk_s = at_s
+        self.chunks.size += len(data)
+        lines = (self.tail + data).split(b"\n")
+        self.tail = lines.pop()
+        if read_lines(lines, at_s, self.api, self.chunks):
+            self.done_s = at_s
+
+    def end(self, at_s: float) -> float:
+        """The answer ended at ``at_s``: a last line with no newline is read; returns when the
+        stream ended (its ``[DONE]``, else ``at_s``)."""
+        if self.done_s is None and read_lines([self.tail], at_s, self.api, self.chunks):
+            self.done_s = at_s
+        return at_s if self.done_s is None else self.done_s
+
+
+async def stream_exchange(streams: Streams, request: MixRequest, intended_s: float, api: Api
                           ) -> Streamed:
     """Send ``request``, read its event stream to the end, and time every chunk."""
     clock = Clock(asyncio.get_running_loop(), intended_s)
     chunks = Chunks()
+    reader = StreamReader(api, clock, chunks, streams.on_response)
     try:
-        async with asyncio.timeout(conn.timeout_s):
-            async with conn.slots:
+        async with asyncio.timeout(streams.timeout_s):
+            async with streams.slots:
                 clock.acquired_s = clock.now()
-                code = await send(conn, request, clock, api, chunks)
+                code = await send(streams.pool, request, reader)
     except TimeoutError:
         return Streamed(clock.ended(StatusClass.TIMEOUT, size=chunks.size), chunks)
-    except (aiohttp.ClientError, OSError, ValueError):
+    except (OSError, ValueError):
         return Streamed(clock.ended(StatusClass.CONNECTION, size=chunks.size), chunks)
+    ended_s = reader.end(clock.now())
     status = classify(code)
     if status is StatusClass.OK and chunks.error is not None:
         status = StatusClass.SERVER_ERROR  # an error inside a 200 stream is a failed request
-    return Streamed(clock.ended(status, code, chunks.size), chunks)
+    return Streamed(clock.ended(status, code, chunks.size, at_s=ended_s), chunks)
 
 
-async def send(conn: Connection, request: MixRequest, clock: Clock, api: Api, chunks: Chunks
-               ) -> int:
-    """The request on the wire, its events read into ``chunks``; returns the status code."""
+async def send(pool: Pool, request: MixRequest, reader: StreamReader) -> int:
+    """The request on the wire, its answer read by ``reader``; returns the status code. A
+    connection whose exchange was cut short (timeout, error) is dropped, never reused."""
     headers = {"Content-Type": request.content_type, "Accept": "text/event-stream"}
-    async with conn.session.request(request.method, conn.url + request.path, data=request.body,
-                                    headers=headers, allow_redirects=False) as response:
-        clock.first_byte_s = clock.now()
-        if conn.on_response is not None:
-            conn.on_response(response.headers)
-        # Whatever one socket read brought is split into lines here, not by readline(): one
-        # await per read instead of two per event (the data line and the blank line after it)
-        # is most of the probe's cost per chunk; every line of a read arrived at its time.
-        tail = b""
-        async for data in response.content.iter_any():
-            now = clock.now()
-            if clock.first_chunk_s is None:
-                clock.first_chunk_s = now
-            chunks.size += len(data)
-            lines = (tail + data).split(b"\n")
-            tail = lines.pop()
-            if read_lines(lines, now, api, chunks):
-                return response.status
-        read_lines([tail], clock.now(), api, chunks)  # a last line with no newline
-        return response.status
+    data = pool.request(request.method, request.path, request.body, headers)
+    wire = await pool.acquire()
+    # The actual send: a connection in hand (the slot alone is not one; a new connection's
+    # handshake is waiting, as the wait for a slot is).
+    reader.clock.acquired_s = reader.clock.now()
+    try:
+        code = await wire.exchange(data, reader)
+    except BaseException:
+        pool.discard(wire)
+        raise
+    pool.release(wire)
+    return code
 
 
 def read_lines(lines: list[bytes], at_s: float, api: Api, chunks: Chunks) -> bool:
