@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import selectors
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,8 +27,8 @@ __all__ = ["Engine", "Limits", "ResponseHook", "RunRecord", "Sample", "StatusCla
 START_LEAD_S = 0.05
 # When the sender is behind, yield to the event loop this often so sends still start.
 YIELD_EVERY = 32
-# select() only takes descriptors below FD_SETSIZE (1024 on Linux); keep this many spare for
-# descriptors others open while the engine runs (a target in the same process, log files).
+# select() only takes descriptors below FD_SETSIZE (1024 on Linux); where it is the precise
+# loop (no epoll), keep this many spare for descriptors others open while the engine runs.
 SELECT_FD_LIMIT = 1024
 SELECT_FD_SPARE = 64
 # How long after the last request's timeout a run may still take to wind down.
@@ -177,24 +178,47 @@ def run_engine_loop(main: Coroutine[Any, Any, T], connections: int) -> T:
 
     asyncio's default selector on Linux (epoll) rounds every timeout up to whole milliseconds,
     so each scheduled send would wake up to 1 ms late and add that to the measured latency.
-    ``select()`` takes microsecond timeouts, but only descriptors below ``SELECT_FD_LIMIT``
-    and costs more CPU per wake-up: it is used when the pool (twice, for a target in the same
-    process) fits beside the descriptors already open; otherwise the default loop runs.
+    :func:`precise_loop` keeps epoll but waits with ``select()`` on the epoll descriptor, which
+    takes microsecond timeouts for any number of connections. Where there is no epoll, plain
+    ``select()`` is used when the pool (twice, for a target in the same process) fits below
+    ``SELECT_FD_LIMIT``; otherwise the default loop runs.
     """
-    if not precise_timers_fit(connections):
+    if selectors.DefaultSelector.__name__ not in COARSE_SELECTORS:
+        return asyncio.run(main)  # kqueue and select() already time in microseconds
+    if not hasattr(select, "epoll") and not precise_timers_fit(connections):
         return asyncio.run(main)
     with asyncio.Runner(loop_factory=precise_loop) as runner:
         return runner.run(main)
 
 
+class PreciseEpollSelector(selectors.EpollSelector):
+    """epoll, woken on time: a wait with a timeout is a ``select()`` on the epoll descriptor
+    (readable as soon as any registered one is ready; microsecond timeouts), then an epoll
+    poll that does not wait. ``epoll_wait`` alone takes whole milliseconds. If the epoll
+    descriptor itself is beyond ``select()``'s reach, waits are plain epoll ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoll_fd = self.fileno()
+        self._precise = self._epoll_fd < SELECT_FD_LIMIT
+
+    def select(self, timeout: float | None = None
+               ) -> list[tuple[selectors.SelectorKey, int]]:
+        if self._precise and timeout is not None and timeout > 0:
+            select.select([self._epoll_fd], [], [], timeout)
+            timeout = 0
+        return super().select(timeout)
+
+
 def precise_loop() -> asyncio.AbstractEventLoop:
+    """An event loop whose timers wake within a fraction of a millisecond."""
+    if hasattr(select, "epoll"):
+        return asyncio.SelectorEventLoop(PreciseEpollSelector())
     return asyncio.SelectorEventLoop(selectors.SelectSelector())
 
 
 def precise_timers_fit(connections: int) -> bool:
-    """Whether ``select()`` is needed (a coarse default selector) and can take the pool."""
-    if selectors.DefaultSelector.__name__ not in COARSE_SELECTORS:
-        return False  # kqueue and select() already time in microseconds
+    """Whether plain ``select()`` (where there is no epoll) can take the pool."""
     highest = highest_open_fd()
     return highest is not None and highest + 2 * connections + SELECT_FD_SPARE < SELECT_FD_LIMIT
 
