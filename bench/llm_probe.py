@@ -2,9 +2,12 @@
 while its TTFT and ITL stay within 1 ms of the target's truth, and the most concurrent streams;
 beside it, a plain aiohttp streaming client built the way vLLM's ``bench serve`` reads streams.
 
-The target (examples/llm_target.py in fast mode: every stream sends its next chunk on a shared
-``tick``, so S streams offer S / tick chunks per second) runs in its own process pinned to CPU
-1; the client runs in this process pinned to CPU 0 (``os.sched_setaffinity``). Each request's
+The target (:class:`Stream`: a minimal OpenAI completions server on a raw asyncio protocol,
+where each stream sends a chunk every ``gap`` after its request arrived, so S streams opened at
+a steady rate send S / gap chunks per second spread evenly in time) runs in its own process
+pinned to CPU 1; the client runs in this process pinned to CPU 0 (``os.sched_setaffinity``).
+The law-abiding examples/llm_target.py costs ~10x more per chunk (aiohttp, a task per token)
+and would run out of CPU long before any client. Each request's
 prompt is unique; the target records, per prompt, when the request arrived and when each chunk
 left (``time.monotonic``, the clock the client's loop reads too: CLOCK_MONOTONIC is one clock
 for every process on Linux), so every request is judged against what the target did:
@@ -25,7 +28,7 @@ per message that has ``choices`` with text, the send time taken just before ``se
 requests started at their planned times by ``asyncio.sleep`` on the default event loop. It
 reads ``time.monotonic`` where vLLM reads ``time.perf_counter`` (the same clock on Linux).
 
-Rows are ``STREAMS@TICK_MS`` (``BENCH_ROWS``), each ``BENCH_SECONDS`` of arrivals at the rate
+Rows are ``STREAMS@GAP_MS`` (``BENCH_ROWS``), each ``BENCH_SECONDS`` of arrivals at the rate
 that keeps STREAMS streams of ``BENCH_TOKENS`` chunks open. Run by hand:
 ``.venv/bin/python bench/llm_probe.py``; figures go in docs/llm.md, never into timed tests.
 """
@@ -49,9 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 
-from examples.llm_target import Law, LlmTarget, Served
 from gatekeeper.probe import schedule
-from gatekeeper.probe.engine import Limits, run_engine_loop
+from gatekeeper.probe.engine import Limits, precise_loop, run_engine_loop
 from gatekeeper.probe.llm.engine import LlmEngine
 from gatekeeper.probe.llm.mix import LlmMixRequest
 from gatekeeper.probe.llm.protocols import APIS, Prompt
@@ -84,7 +86,7 @@ class Row:
 
     client: str
     streams: int
-    tick_ms: float
+    gap_ms: float
     offered: float  # chunks/s the target sends while all streams are open
     received: float  # chunks/s the client read over the run
     complete: str  # requests with every chunk / planned
@@ -103,52 +105,109 @@ class Row:
                 and self.itl_ms[1] <= TOLERANCE_MS)
 
     def line(self) -> str:
-        return (f"| {self.client} | {self.streams:,} | {self.tick_ms:g} | {self.offered:,.0f} | "
+        return (f"| {self.client} | {self.streams:,} | {self.gap_ms:g} | {self.offered:,.0f} | "
                 f"{self.received:,.0f} | {self.complete} | {self.ttft_ms[0]:.2f} / "
                 f"{self.ttft_ms[1]:.2f} | {self.itl_ms[0]:.2f} / {self.itl_ms[1]:.2f} | "
                 f"{self.lag_p99_ms:.2f} | {self.cpu:.0%} | {self.us_per_chunk:.0f} | "
                 f"{self.sent:,.0f} | {self.target_cpu:.0%} | {'yes' if self.holds else 'no'} |")
 
 
-HEADER = ("| client | streams | tick ms | offered chunks/s | read chunks/s | complete "
+HEADER = ("| client | streams | gap ms | offered chunks/s | read chunks/s | complete "
           "| TTFT err p50 / p99 ms | ITL err p50 / p99 ms | lag p99 ms | client CPU "
           "| client µs/chunk | target sent chunks/s | target CPU | within 1 ms |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 # -- the target, in its own process ----------------------------------------------------------
-class RecordingTarget(LlmTarget):
-    """The LLM target that also keeps each request's prompt, to match it with the client's."""
+class Stream(asyncio.Protocol):
+    """One connection to the bench's target: an OpenAI completions server that costs little per
+    chunk, so that the client is what runs out of time. Each request's stream sends its first
+    chunk ``gap_s`` after the request arrived and one more every ``gap_s`` (one timer per
+    stream, so S streams opened at a steady rate send S / gap chunks/s spread evenly in time,
+    not in bursts), each chunk a vLLM-shaped event in its own HTTP chunk, then the finish,
+    usage and ``[DONE]`` events. Every send's time is read right before its write."""
 
-    def __init__(self, law: Law) -> None:
-        super().__init__(law)
-        self.prompts: dict[int, str] = {}
+    def __init__(self, gap_s: float, truth: Truth) -> None:
+        self.gap_s, self.truth = gap_s, truth
+        self.buffer = b""
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
 
-    def arrive(self, api: str, prompt: str, arrived_s: float) -> Served:
-        served = super().arrive(api, prompt, arrived_s)
-        self.prompts[served.number] = prompt
-        return served
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
 
-    def truth(self) -> Truth:
-        return {self.prompts[s.number]: (s.arrival_s, [c.sent_s for c in s.chunks if c.tokens])
-                for s in self.served}
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        head, found, rest = self.buffer.partition(b"\r\n\r\n")
+        if not found:
+            return
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        if len(rest) < length:
+            return
+        arrived = time.monotonic()
+        self.buffer = rest[length:]
+        body = json.loads(rest[:length])
+        sent: list[float] = []
+        self.truth[body["prompt"]] = (arrived, sent)
+        assert self.transport is not None
+        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n")
+        self.loop.call_later(self.gap_s, self.next, sent, int(body["max_tokens"]), 0)
+
+    def next(self, sent: list[float], tokens: int, k: int) -> None:
+        assert self.transport is not None
+        if self.transport.is_closing():
+            return
+        if k < tokens:
+            sent.append(time.monotonic())
+            self.transport.write(frame(CHUNK % k))
+            self.loop.call_later(self.gap_s, self.next, sent, tokens, k + 1)
+            return
+        self.transport.write(frame(FINISH) + frame(USAGE % tokens) + frame(b"data: [DONE]\n\n")
+                             + b"0\r\n\r\n")
 
 
-def serve(tick_s: float, pipe: Connection) -> None:
-    """Run the fast-mode target on ``TARGET_CPU`` until asked for its truth."""
+def frame(event: bytes) -> bytes:
+    """One HTTP/1.1 chunk."""
+    return b"%x\r\n%s\r\n" % (len(event), event)
+
+
+CHUNK = (b'data: {"id":"cmpl-1","object":"text_completion","created":1764000000,'
+         b'"model":"bench","choices":[{"index":0,"text":" w%d","logprobs":null,'
+         b'"finish_reason":null,"stop_reason":null}],"usage":null}\n\n')
+FINISH = (b'data: {"id":"cmpl-1","object":"text_completion","created":1764000000,'
+          b'"model":"bench","choices":[{"index":0,"text":"","logprobs":null,'
+          b'"finish_reason":"length","stop_reason":null}],"usage":null}\n\n')
+USAGE = (b'data: {"id":"cmpl-1","object":"text_completion","created":1764000000,'
+         b'"model":"bench","choices":[],"usage":{"prompt_tokens":2,"total_tokens":0,'
+         b'"completion_tokens":%d}}\n\n')
+
+
+def serve(gap_s: float, pipe: Connection) -> None:
+    """Run the target on ``TARGET_CPU`` (timers on the probe's precise loop) until asked for
+    its truth and the CPU time it used."""
     os.sched_setaffinity(0, {TARGET_CPU})
-    target = RecordingTarget(Law(prefill_s_per_token=0.0, slots=100_000, tick_s=tick_s,
-                                 cache_block=1_000_000))
-    with target as url:
-        pipe.send(url)
-        pipe.recv()
-        pipe.send((target.truth(), time.process_time()))
+    truth: Truth = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: Stream(gap_s, truth), "127.0.0.1", 0,
+                                          backlog=4096)
+        pipe.send(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        await loop.run_in_executor(None, pipe.recv)
+        server.close()
+
+    with asyncio.Runner(loop_factory=precise_loop) as runner:
+        runner.run(main())
+    pipe.send((truth, time.process_time()))
 
 
 # -- the plan both clients send --------------------------------------------------------------
-def plan(streams: int, tick_s: float) -> list[Planned]:
+def plan(streams: int, gap_s: float) -> list[Planned]:
     """Arrivals at the rate that keeps ``streams`` streams of TOKENS chunks open."""
-    rate = streams / (TOKENS * tick_s)
+    rate = streams / (TOKENS * gap_s)
     items = []
     for i, offset in enumerate(schedule.fixed_rate(rate, SECONDS)):
         prompt = Prompt("bench", TOKENS, prompt=f"q{i} hello")
@@ -225,7 +284,7 @@ CLIENT_RUNS = {"probe": run_probe, "vllm-style": run_vllm_style}
 
 
 # -- judging -----------------------------------------------------------------------------
-def judge(client: str, streams: int, tick_s: float, readings: Sequence[Reading], truth: Truth,
+def judge(client: str, streams: int, gap_s: float, readings: Sequence[Reading], truth: Truth,
           planned: int, cpu_s: float, target_cpu_s: float) -> Row:
     ttft: list[float] = []
     itl: list[float] = []
@@ -243,12 +302,12 @@ def judge(client: str, streams: int, tick_s: float, readings: Sequence[Reading],
     chunk_times = [t for r in readings for t in r.chunk_s]
     span = max(chunk_times) - min(chunk_times) if chunk_times else math.nan
     # The steady window: every stream open, after the first ones' ramp-up, before arrivals end.
-    begin = min((r.sent_s for r in readings), default=math.nan) + TOKENS * tick_s
-    end = begin - TOKENS * tick_s + SECONDS
+    begin = min((r.sent_s for r in readings), default=math.nan) + TOKENS * gap_s
+    end = begin - TOKENS * gap_s + SECONDS
     steady = sum(1 for t in chunk_times if begin <= t < end) / (end - begin)
     sent_times = [t for _, sent in truth.values() for t in sent]
     sent_span = max(sent_times) - min(sent_times) if sent_times else math.nan
-    return Row(client, streams, tick_s * 1000, streams / tick_s, steady,
+    return Row(client, streams, gap_s * 1000, streams / gap_s, steady,
                f"{complete}/{planned}", (pct(ttft, 0.5), pct(ttft, 0.99)),
                (pct(itl, 0.5), pct(itl, 0.99)), pct(lag, 0.99), cpu_s / span,
                cpu_s / max(len(chunk_times), 1) * 1e6,
@@ -263,14 +322,14 @@ def pct(values: Sequence[float], q: float) -> float:
     return ordered[max(math.ceil(q * len(ordered)), 1) - 1] * 1000
 
 
-def measure(client: str, streams: int, tick_s: float) -> Row:
-    """One client against a fresh target at ``streams`` streams ticking every ``tick_s``."""
+def measure(client: str, streams: int, gap_s: float) -> Row:
+    """One client against a fresh target: ``streams`` streams, a chunk every ``gap_s``."""
     ours, theirs = multiprocessing.Pipe()
-    target = multiprocessing.Process(target=serve, args=(tick_s, theirs), daemon=True)
+    target = multiprocessing.Process(target=serve, args=(gap_s, theirs), daemon=True)
     target.start()
     try:
         url = ours.recv()
-        items = plan(streams, tick_s)
+        items = plan(streams, gap_s)
         started = time.process_time()
         readings = CLIENT_RUNS[client](url, items, streams)
         cpu_s = time.process_time() - started
@@ -279,13 +338,13 @@ def measure(client: str, streams: int, tick_s: float) -> Row:
     finally:
         target.terminate()
         target.join()
-    return judge(client, streams, tick_s, readings, truth, len(items), cpu_s, target_cpu_s)
+    return judge(client, streams, gap_s, readings, truth, len(items), cpu_s, target_cpu_s)
 
 
 def rows() -> Iterator[tuple[int, float]]:
     for spec in ROWS.split(","):
-        streams, tick_ms = spec.split("@")
-        yield int(streams), float(tick_ms) / 1000
+        streams, gap_ms = spec.split("@")
+        yield int(streams), float(gap_ms) / 1000
 
 
 def wake_up_p99_ms(cpu: int) -> float:
@@ -322,9 +381,9 @@ def main() -> None:
           f"a 0.5 ms sleep wakes p99 {floors[CLIENT_CPU]:.2f} ms late on CPU {CLIENT_CPU}, "
           f"{floors[TARGET_CPU]:.2f} ms on CPU {TARGET_CPU}", flush=True)
     found = []
-    for streams, tick_s in rows():
+    for streams, gap_s in rows():
         for client in CLIENTS:
-            row = measure(client, streams, tick_s)
+            row = measure(client, streams, gap_s)
             print(row.line(), flush=True)
             found.append(row)
     print(f"\n{HEADER}")

@@ -32,11 +32,6 @@ readings against what the server did, not against a wall clock):
 - A chat stream opens with a role-only chunk (``{"role": "assistant", "content": ""}``) sent
   on arrival, before any token: it is not a token, and a client that counts it as the first
   token reads a TTFT of almost nothing.
-- **fast mode** (``tick_s`` > 0, for bench/llm_probe.py): decoding streams send their next
-  chunk together on a shared clock that ticks every ``tick_s`` (one timer for all streams, on
-  a fixed grid), instead of each sleeping ``decode_s`` per token: thousands of streams then
-  stream at a known rate of streams / ``tick_s`` chunks per second, with no per-token timer.
-  ``decode_s`` and ``decode_growth`` are not used; the default (0) keeps the law above.
 
 Run it: ``python examples/llm_target.py --port 8000 [--stall-every 10 --stall-ms 500]``.
 """
@@ -81,7 +76,6 @@ class Law:
     model: str = "law-1"
     kv_capacity_tokens: int = 100_000
     semantic_threshold: float = 0.0  # > 0: the toy semantic cache, hit at this similarity
-    tick_s: float = 0.0  # > 0: fast mode, every stream's next chunk on a shared tick
 
 
 @dataclass
@@ -231,7 +225,6 @@ class LlmTarget:
                          if self.law.semantic_threshold > 0 else None)
         self._arrivals = 0
         self._decoding = 0
-        self._tick: asyncio.Future[None] | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -444,12 +437,9 @@ class LlmTarget:
                 sent = 0
                 while sent < max_tokens:
                     n = min(law.tokens_per_chunk, max_tokens - sent)
-                    if law.tick_s:
-                        await self.tick()
-                    else:
-                        for _ in range(n):
-                            growth = 1 + law.decode_growth * (self._decoding - 1)
-                            await asyncio.sleep(law.decode_s * growth)
+                    for _ in range(n):
+                        growth = 1 + law.decode_growth * (self._decoding - 1)
+                        await asyncio.sleep(law.decode_s * growth)
                     kind = "reasoning" if sent < law.reasoning_tokens else "content"
                     # With the semantic cache on, an answer names its request: a hit shows
                     # whose answer it served.
@@ -460,17 +450,6 @@ class LlmTarget:
                 self._decoding -= 1
                 c.running -= 1
                 c.kv_tokens -= served.prompt_tokens + max_tokens
-
-    def tick(self) -> asyncio.Future[None]:
-        """The shared clock's next tick (fast mode): a future every waiting stream shares,
-        resolved on the next multiple of ``tick_s``; the first stream to wait after a tick
-        schedules the next one."""
-        if self._tick is None or self._tick.done():
-            loop = asyncio.get_running_loop()
-            self._tick = loop.create_future()
-            due = (int(loop.time() / self.law.tick_s) + 1) * self.law.tick_s
-            loop.call_at(due, self._tick.set_result, None)
-        return self._tick
 
     def finish(self, served: Served) -> None:
         served.ended_s = time.monotonic()
@@ -587,8 +566,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--stall-ms", type=float, default=500.0)
     parser.add_argument("--error-every", type=int, default=0)
     parser.add_argument("--model", default="law-1")
-    parser.add_argument("--tick-ms", type=float, default=0.0,
-                        help="fast mode: every stream sends a chunk on a shared tick")
     parser.add_argument("--semantic-threshold", type=float, default=0.0,
                         help="> 0: a toy semantic cache answering non-streamed prompts whose "
                         "normalised words are at least this similar (Jaccard) to an earlier one")
@@ -596,7 +573,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     law = Law(a.prefill_ms_per_token / 1000, a.decode_ms / 1000, a.decode_growth, a.slots,
               a.tokens_per_chunk, a.reasoning_tokens, a.stall_every, a.stall_ms / 1000,
               error_every=a.error_every, model=a.model,
-              semantic_threshold=a.semantic_threshold, tick_s=a.tick_ms / 1000)
+              semantic_threshold=a.semantic_threshold)
     target = LlmTarget(law, a.port)
     print(f"LLM target ({law}) on http://127.0.0.1:{a.port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
