@@ -4,8 +4,15 @@ whose layout AIPerf keeps): one object per metric, ``{"unit": "ms", "avg", "p50"
 
 AIPerf's ``inter_token_latency`` is (request latency - TTFT) / (output tokens - 1) per request:
 our **TPOT**. Its ``inter_chunk_latency`` (gaps between chunks, pooled) is our ITL. Its
-``time_to_first_token`` counts to the first response chunk, content or not (ours skips a
-role-only first chunk). It has no NTPOT.
+``time_to_first_token`` counts to the first chunk with content, as ours does (AIPerf 0.13.0
+against examples/llm_target.py, whose chat stream opens with a role-only chunk on arrival,
+read about 7 ms: prefill and first token, not the instant of that chunk). It has no NTPOT.
+``request_count`` counts the requests that succeeded, ``error_request_count`` (absent when
+none failed) those that failed.
+
+The rate AIPerf was asked for: AIPerf 0.13.0 writes it as the ``rate`` of the ``profiling``
+entry of ``input_config.phases``; the older ``input_config.loadgen.request_rate`` is read
+too.
 """
 
 from __future__ import annotations
@@ -47,17 +54,33 @@ def import_aiperf(path: Path, /, *, target_rps: float | None = None,
     if math.isnan(duration):  # GenAI-Perf has no duration: its request rate gives it
         rate = f.number(("request_throughput", "avg"), why="the run's length")
         duration = ok / rate if rate > 0 else 0.0
-    stated = f.number(("input_config", "loadgen", "request_rate"), required=False)
+    else:
+        duration *= unit(f, "benchmark_duration", default="sec")
     tally = LlmTally("all", latency.pop("e2e"), latency, int(ok), int(failed), duration,
                      f.number(("output_token_throughput", "avg"), required=False),
-                     finite_or_none(stated))
+                     finite_or_none(stated_rate(f)))
     return llm_report([tally], tool=TOOL, names=NAMES, method=METHOD, target_rps=target_rps,
                       policy=policy, url=url)
 
 
 def metric(f: JsonFile, name: str) -> Percentiles:
     """One metric's percentiles in seconds, by its ``unit``."""
-    unit = f.get((name, "unit"))
-    if unit not in UNITS:
-        raise f.fail((name, "unit"), f"must be one of {', '.join(UNITS)}, got {unit!r}")
-    return percentiles(f.stats((name,), STATS), UNITS[unit])
+    return percentiles(f.stats((name,), STATS), unit(f, name))
+
+
+def unit(f: JsonFile, name: str, default: str | None = None) -> float:
+    """Seconds per unit of metric ``name``, by its ``unit`` (``default`` when it has none)."""
+    found = f.get((name, "unit"), default)
+    if found not in UNITS:
+        raise f.fail((name, "unit"), f"must be one of {', '.join(UNITS)}, got {found!r}")
+    return UNITS[found]
+
+
+def stated_rate(f: JsonFile) -> float:
+    """The request rate AIPerf was asked for (NaN when none): the ``profiling`` phase's
+    ``rate`` (0.13 on), else the older ``loadgen.request_rate``."""
+    phases = f.get(("input_config", "phases"))
+    for i, phase in enumerate(phases if isinstance(phases, list) else []):
+        if isinstance(phase, dict) and phase.get("kind") == "profiling":
+            return f.number(("input_config", "phases", i, "rate"), required=False)
+    return f.number(("input_config", "loadgen", "request_rate"), required=False)

@@ -6,7 +6,10 @@ GuideLLM's ``inter_token_latency_ms`` is (last token - first token) / (output to
 request: our **TPOT**. Its ``time_per_output_token_ms`` is (last token - start) / output
 tokens, the first token included: our **NTPOT** (to the last token rather than the end of the
 answer). ``time_to_first_token_ms`` is to the first token iteration. ``request_latency`` is in
-seconds, the others in milliseconds. It keeps no pooled gaps: no ITL.
+seconds, the others in milliseconds. It keeps no pooled gaps: no ITL. GuideLLM weights these
+two per-request values by tokens before taking percentiles (each request counts output tokens
+- 1, resp. output tokens, times: the ``count`` of 20 requests of 16 tokens is 300, resp. 320),
+so their percentiles lean to the long answers, unlike ours (one value per request).
 
 Each benchmark of a sweep becomes its own endpoint type, ``all`` when there is one and ``b0``,
 ``b1`` ... in file order otherwise: they ran at different rates and must not be merged.

@@ -2,7 +2,7 @@
 ``inference_perf/reportgen/base.py``): ``successes.latency.<metric>`` is ``{mean, min, max,
 median, p90, p95, p99, p99.9, ...}`` in **seconds**; ``successes.count``, ``failures.count``
 and ``failures.by_label`` (``"504 - Gateway Timeout": {"count": ...}``), ``load_summary``
-(``requested_rate``), ``benchmark_time_seconds``.
+(``requested_rate``: in a stage file only, the summary has none), ``benchmark_time_seconds``.
 
 Its definitions are ours: ``time_per_output_token`` = (E2E - TTFT) / (output tokens - 1),
 ``normalized_time_per_output_token`` = E2E / output tokens, ``inter_token_latency`` the pooled
