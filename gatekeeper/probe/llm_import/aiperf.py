@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from gatekeeper.probe.importers import UNCLASSIFIED, classify_error
 from gatekeeper.probe.llm_import.common import (
     JsonFile,
     LlmTally,
@@ -58,7 +59,7 @@ def import_aiperf(path: Path, /, *, target_rps: float | None = None,
         duration *= unit(f, "benchmark_duration", default="sec")
     tally = LlmTally("all", latency.pop("e2e"), latency, int(ok), int(failed), duration,
                      f.number(("output_token_throughput", "avg"), required=False),
-                     finite_or_none(stated_rate(f)))
+                     finite_or_none(stated_rate(f)), classified(f))
     return llm_report([tally], tool=TOOL, names=NAMES, method=METHOD, target_rps=target_rps,
                       policy=policy, url=url)
 
@@ -74,6 +75,27 @@ def unit(f: JsonFile, name: str, default: str | None = None) -> float:
     if found not in UNITS:
         raise f.fail((name, "unit"), f"must be one of {', '.join(UNITS)}, got {found!r}")
     return UNITS[found]
+
+
+def classified(f: JsonFile) -> dict[str, int]:
+    """Failures by class from ``error_summary``: its HTTP ``code``, else what its ``type``
+    and ``message`` tell (``TimeoutError`` for a request that outlived
+    ``--request-timeout-seconds``); the rest are unclassified."""
+    summary = f.get(("error_summary",), [])
+    counts: dict[str, int] = {}
+    for i, entry in enumerate(summary if isinstance(summary, list) else []):
+        details = entry.get("error_details") if isinstance(entry, dict) else None
+        if not isinstance(details, dict):
+            continue
+        code = details.get("code")
+        if isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 600:
+            kind = "5xx" if code >= 500 else "4xx"
+        else:
+            kind = classify_error(f"{details.get('type') or ''} {details.get('message') or ''}")
+        count = int(f.number(("error_summary", i, "count")))
+        counts[kind] = counts.get(kind, 0) + count
+    counts.pop(UNCLASSIFIED, None)  # counted as the rest
+    return counts
 
 
 def stated_rate(f: JsonFile) -> float:

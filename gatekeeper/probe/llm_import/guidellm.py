@@ -21,6 +21,7 @@ import math
 from pathlib import Path
 
 from gatekeeper.load.yamlsrc import Loc
+from gatekeeper.probe.importers import UNCLASSIFIED, classify_error
 from gatekeeper.probe.llm_import.common import (
     JsonFile,
     LlmTally,
@@ -73,7 +74,24 @@ def tally(f: JsonFile, at: Loc, endpoint: str) -> LlmTally:
     kind = f.get((*strategy, "type_"), f.get((*strategy, "type")))
     rate = f.number((*strategy, "rate"), required=False) if kind in RATED else math.nan
     return LlmTally(endpoint, latency.pop("e2e"), latency, int(ok), int(failed), span,
-                    tokens / span if span > 0 else math.nan, finite_or_none(rate))
+                    tokens / span if span > 0 else math.nan, finite_or_none(rate),
+                    classified(f, at))
+
+
+def classified(f: JsonFile, at: Loc) -> dict[str, int]:
+    """The errored requests GuideLLM kept (``requests.errored``, perhaps a sample), by what
+    their ``info.error`` tells (``ReadTimeout('')`` past the backend's ``timeout``); the
+    rest are unclassified."""
+    errored = f.get((*at, "requests", "errored"), [])
+    counts: dict[str, int] = {}
+    for request in errored if isinstance(errored, list) else []:
+        info = request.get("info") if isinstance(request, dict) else None
+        error = info.get("error") if isinstance(info, dict) else None
+        if isinstance(error, str):
+            kind = classify_error(error)
+            counts[kind] = counts.get(kind, 0) + 1
+    counts.pop(UNCLASSIFIED, None)  # counted as the rest
+    return counts
 
 
 def distribution(f: JsonFile, loc: Loc, scale: float) -> Percentiles:

@@ -1,7 +1,8 @@
 """inference-perf's ``summary_lifecycle_metrics.json`` (or a ``stage_N_lifecycle_metrics.json``;
 ``inference_perf/reportgen/base.py``): ``successes.latency.<metric>`` is ``{mean, min, max,
 median, p90, p95, p99, p99.9, ...}`` in **seconds**; ``successes.count``, ``failures.count``
-and ``failures.by_label`` (``"504 - Gateway Timeout": {"count": ...}``), ``load_summary``
+and ``failures.by_label`` (``"504 - Gateway Timeout": {"count": ...}``, ``"Timeout"``,
+``"Connection Error"``, else the exception's name in lower case), ``load_summary``
 (``requested_rate``: in a stage file only, the summary has none), ``benchmark_time_seconds``.
 
 Its definitions are ours: ``time_per_output_token`` = (E2E - TTFT) / (output tokens - 1),
@@ -15,6 +16,7 @@ import math
 import re
 from pathlib import Path
 
+from gatekeeper.probe.importers import CONNECTION, TIMEOUT
 from gatekeeper.probe.llm_import.common import (
     JsonFile,
     LlmTally,
@@ -64,13 +66,25 @@ def import_inference_perf(path: Path, /, *, target_rps: float | None = None,
 
 
 def classified(f: JsonFile) -> dict[str, int]:
-    """Failures whose label starts with an HTTP status, by class (4xx, 5xx)."""
+    """Failures by class, as far as their labels tell it (the rest are unclassified)."""
     labels = f.get(("failures", "by_label"), {})
     counts: dict[str, int] = {}
     for label in labels if isinstance(labels, dict) else {}:
-        match = STATUS.match(label)
-        if match:
-            kind = "5xx" if match[1].startswith("5") else "4xx"
+        kind = label_class(label)
+        if kind is not None:
             counts[kind] = counts.get(kind, 0) + int(f.number(("failures", "by_label", label,
                                                                "count")))
     return counts
+
+
+def label_class(label: str) -> str | None:
+    """The class of a failure label: ``"<status> - <reason>"`` for an HTTP error, else
+    ``Timeout``, ``Connection Error`` or the exception's name in lower case (``timeouterror``
+    in a run of 0.7.0 whose requests outlived ``load.request_timeout``)."""
+    if match := STATUS.match(label):
+        return "5xx" if match[1].startswith("5") else "4xx"
+    if TIMEOUT.search(label):
+        return "timeout"
+    if CONNECTION.search(label):
+        return "connection"
+    return None

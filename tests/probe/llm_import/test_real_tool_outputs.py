@@ -189,3 +189,30 @@ def test_an_error_event_inside_a_200_stream_fails_a_request_for_guidellm_only() 
     for kind in counted_ok:
         e = only(IMPORTERS[kind](STREAM_ERRORS[kind]))
         assert (e.samples, e.requests, sum(e.errors.values())) == (REQUESTS, REQUESTS, 0)
+
+
+TIMEOUTS: dict[ImportKind, Path] = {
+    "aiperf": FIXTURES / "aiperf_run_timeouts_profile_export_aiperf.json",
+    "guidellm": FIXTURES / "guidellm_run_timeouts_benchmarks.json",
+    "inference-perf": FIXTURES / "inference_perf_run_timeouts_summary_lifecycle_metrics.json"}
+
+
+@pytest.mark.parametrize("kind", list(TIMEOUTS))
+def test_requests_past_the_tools_timeout_are_our_timeouts(kind: ImportKind) -> None:
+    """The same 20 requests against the target with --stall-every 5 --stall-ms 3000 and a
+    1 s timeout in the tool: 4 time out, each tool names them its own way."""
+    e = only(IMPORTERS[kind](TIMEOUTS[kind]))
+    assert (e.samples, e.requests, e.errors["timeout"]) == (REQUESTS - 4, REQUESTS, 4)
+    assert e.errors["unclassified"] == 0
+
+
+def test_how_each_tool_wrote_its_timeouts() -> None:
+    aiperf = raw(TIMEOUTS["aiperf"])
+    (entry,) = aiperf["error_summary"]
+    assert (entry["error_details"]["type"], entry["count"]) == ("TimeoutError", 4)
+    assert (aiperf["request_count"]["avg"], aiperf["error_request_count"]["avg"]) == (16, 4)
+    guidellm = raw(TIMEOUTS["guidellm"])["benchmarks"][0]
+    assert guidellm["metrics"]["request_totals"]["errored"] == 4
+    assert {r["info"]["error"] for r in guidellm["requests"]["errored"]} == {"ReadTimeout('')"}
+    inference_perf = raw(TIMEOUTS["inference-perf"])
+    assert inference_perf["failures"]["by_label"]["timeouterror"]["count"] == 4
