@@ -1,6 +1,7 @@
 """The LLM importers map each tool's names onto ours (AIPerf's ITL is our TPOT, GuideLLM's
 TPOT our NTPOT ...), through the one IMPORTERS registry; a bad file is one line naming the file
-and the key. Fixtures are written from each tool's documented schema (see docs/llm.md)."""
+and the key. These fixtures are hand-written from each tool's documented schema; files the tools
+wrote are checked in test_real_tool_outputs.py (fixtures/PROVENANCE.md says which is which)."""
 
 from __future__ import annotations
 
