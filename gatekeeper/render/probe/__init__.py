@@ -4,6 +4,7 @@
 - :mod:`.plots`: ``latency.png`` and ``percentiles.png``.
 - :mod:`.llm_plots`: ``tokens.png``, TTFT and TPOT over time of an LLM run.
 - :mod:`.page`: ``report.html``, the pictures inline.
+- :mod:`.llm_page`: report.html's token metrics and server-side evidence of an LLM run.
 - :mod:`.objectives`: the SLOs, budget and verdict the pictures and page draw when given.
 
 :func:`render_files` gives every file of ``--out`` by name; the CLI writes them.
@@ -58,7 +59,8 @@ def render_files(outcome: ProbeOutcome, objectives: Objectives = NONE) -> dict[s
     tokens = (tokens_png(outcome.details, report.url) if has_tokens(outcome.details)
               else None)
     page = report_html(report, facts(outcome), outcome.problems, latency, percentiles,
-                       objectives, tokens=tokens)
+                       objectives, tokens=tokens, llm=outcome.details.get("llm"),
+                       server=outcome.details.get("server_metrics"))
     files = {"result.json": result_json(outcome).encode(), "latency.png": latency,
              "percentiles.png": percentiles, "tokens.png": tokens,
              "report.html": page.encode()}

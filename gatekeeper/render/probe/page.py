@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from gatekeeper.probe.report import EndpointReport, ProbeReport, format_ms
+from gatekeeper.render.probe.llm_page import llm_sections
 from gatekeeper.render.probe.objectives import NONE, Objectives, readings, slo_verdict
 
 if TYPE_CHECKING:
@@ -33,13 +34,17 @@ COLUMNS = ("endpoint", "ok samples", "target/s", "achieved/s", "rate held", "p50
 
 def report_html(report: ProbeReport, facts: Sequence[tuple[str, str]],
                 problems: Sequence[str], latency: bytes | None, percentiles: bytes | None,
-                objectives: Objectives = NONE, tokens: bytes | None = None) -> str:
+                objectives: Objectives = NONE, tokens: bytes | None = None,
+                llm: Mapping[str, Any] | None = None,
+                server: Mapping[str, Any] | None = None) -> str:
     """The page: ``facts`` (label, value) on top, the verdict, the objectives (when given),
     the table, both pictures.
 
     A picture given as None (nothing to draw: see :func:`has_histogram`) is replaced by a note
     saying why, so a report from Locust or an imported file still renders. ``tokens`` (an
-    LLM run's TTFT and TPOT over time) adds a section of its own when given."""
+    LLM run's TTFT and TPOT over time) adds a section of its own when given; so do ``llm``
+    (result.json's token metrics) and ``server`` (its ``server_metrics``): see
+    :mod:`.llm_page`."""
     verdict = ('<p class="ok">Evidence usable.</p>' if not problems else
                '<p class="bad">Evidence NOT usable:</p><ul>'
                + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul>")
@@ -54,6 +59,7 @@ def report_html(report: ProbeReport, facts: Sequence[tuple[str, str]],
         f'<p class="note">Percentiles: {html.escape(report.percentile_method)}. Latency is '
         "measured from each request's intended send time (coordinated-omission corrected); "
         "service time from its actual send. Warm-up excluded.</p>",
+        llm_sections(llm, server),
         "<h2>Latency histogram</h2>",
         image(latency, "latency histogram per endpoint type") if latency else NO_HISTOGRAM,
         "<h2>Percentiles over time</h2>",
