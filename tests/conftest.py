@@ -132,6 +132,7 @@ SLOW_MODULES = (
     "tests/probe/llm_server/test_prometheus_window.py",  # a real Prometheus, ~10 s
     "tests/probe/llm_cache/",  # the LLM target and cache proofs through the CLI, ~2 s each
     "tests/render/test_llm_page_browser.py",  # an LLM probe run, then headless Chromium
+    "tests/render/test_probe_llm_page.py",  # two LLM probe runs via the CLI (~5 s, ~13 s), Chromium
 )
 
 
