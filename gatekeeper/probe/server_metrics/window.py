@@ -257,31 +257,5 @@ def derived(readings: Mapping[str, Reading]) -> dict[str, float]:
     return {"prefix_cache.hit_ratio": hits.values["delta"] / asked if asked else math.nan}
 
 
-def side_by_side(client_ms: Mapping[str, float], evidence: ServerEvidence | None,
-                 concept: str = "ttft", label: str = "TTFT") -> tuple[str, ...]:
-    """Summary lines setting the server's reading of ``concept`` beside the client's.
-
-    ``client_ms``: the client's percentiles in milliseconds keyed ``p50_ms``, ``p99_ms`` ...
-    (what the probe logs). Nothing when the server has no such reading. The client's figure
-    includes the network and any wait before the server saw the request; the gap between the
-    two is that, and the server's bucket width.
-    """
-    reading = evidence.readings.get(concept) if evidence is not None else None
-    if reading is None:
-        return ()
-    lines = []
-    for name in QUANTILES:
-        client = client_ms.get(f"{name}_ms", math.nan)
-        server = reading.values.get(f"{name}_ms", math.nan)
-        if math.isfinite(client) or math.isfinite(server):
-            lines.append(f"{label} {name}: client {_ms(client)}, server {_ms(server)} "
-                         f"({reading.metric.name})")
-    return tuple(lines)
-
-
-def _ms(value: float) -> str:
-    return f"{value:,.1f} ms" if math.isfinite(value) else "-"
-
-
 def _json(value: float) -> float | None:
     return value if math.isfinite(value) else None

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from gatekeeper.probe.server_metrics.attach import server_lines
 from gatekeeper.probe.server_metrics.exposition import Scrape, parse_exposition
 from gatekeeper.probe.server_metrics.registry import CONCEPTS, METRICS, by_name
 from gatekeeper.probe.server_metrics.window import (
     bucket_quantile,
     queue_saturation,
-    side_by_side,
     window_evidence,
 )
 from tests.probe.llm_server.pages import VllmServer
@@ -136,13 +136,15 @@ def test_bucket_quantile_edges() -> None:
     assert bucket_quantile(0.5, [(1.0, 10.0), (math.inf, 10.0)]) == 0.5
 
 
-def test_server_ttft_beside_the_clients() -> None:
+def test_the_summary_sets_the_server_ttft_beside_the_clients_per_endpoint() -> None:
     evidence = window_evidence("u", *vllm_window())
-    lines = side_by_side({"p50_ms": 52.0, "p99_ms": 91.0}, evidence)
-    assert lines[0] == ("TTFT p50: client 52.0 ms, server 40.0 ms "
-                        "(vllm:time_to_first_token_seconds)")
-    assert lines[-1].startswith("TTFT p99: client 91.0 ms, server 79.6 ms")
-    assert side_by_side({"p50_ms": 1.0}, None) == ()
+    lines = server_lines(evidence, {"ttft.chat.p50_ms": 52.0, "ttft.chat.p99_ms": 91.0,
+                                    "latency.chat.p99_ms": 400.0})
+    assert "  chat: TTFT p50: client 52.0 ms, server 40.0 ms (vllm:time_to_first_token_seconds)" \
+        in lines
+    assert any(line.startswith("  chat: TTFT p99: client 91.0 ms, server 79.6 ms")
+               for line in lines)
+    assert not any("latency" in line for line in lines)
 
 
 def test_the_registry_names_each_metric_once_and_renames_point_at_a_row() -> None:
