@@ -11,6 +11,7 @@ and service time to a tenth of a millisecond) are reported by ``bench/timers.py`
 from __future__ import annotations
 
 import asyncio
+import gc
 import resource
 import socket
 import statistics
@@ -91,6 +92,16 @@ def test_the_precise_loop_hears_descriptors_beyond_1024() -> None:
     finally:
         for sock in held:
             sock.close()
+
+
+def test_objects_alive_before_a_run_are_out_of_the_collectors_sight_during_it() -> None:
+    async def frozen() -> int:
+        return gc.get_freeze_count()
+
+    during = run_engine_loop(frozen(), connections=1)
+
+    assert during > 1000  # this process's modules and tests: a full collection skips them
+    assert gc.get_freeze_count() == 0  # and they are the collector's again afterwards
 
 
 def test_highest_open_fd_sees_this_process_descriptors() -> None:
