@@ -59,7 +59,8 @@ from gatekeeper.probe.llm.mix import LlmMixRequest
 from gatekeeper.probe.llm.protocols import APIS, Prompt
 from gatekeeper.probe.requests_mix import Planned
 
-ROWS = os.environ.get("BENCH_ROWS", "10@100,10@10,50@10,100@10,200@10,400@10,1000@100,2000@100")
+ROWS = os.environ.get("BENCH_ROWS",
+                      "10@10,100@10,200@10,300@10,400@10,1000@100,1000@50,2000@100")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 TOKENS = int(os.environ.get("BENCH_TOKENS", "20"))
 CLIENTS = os.environ.get("BENCH_CLIENTS", "probe,vllm-style").split(",")
@@ -99,23 +100,34 @@ class Row:
     target_cpu: float
 
     @property
+    def whole(self) -> bool:
+        done, planned = self.complete.split("/")
+        return done == planned
+
+    @property
     def holds(self) -> bool:
-        whole = self.complete.split("/")
-        return (whole[0] == whole[1] and self.ttft_ms[1] <= TOLERANCE_MS
-                and self.itl_ms[1] <= TOLERANCE_MS)
+        """Every request whole, and the p99 of both errors within the tolerance."""
+        return self.whole and max(self.ttft_ms[1], self.itl_ms[1]) <= TOLERANCE_MS
+
+    @property
+    def holds_p50(self) -> bool:
+        """Every request whole, and the median of both errors within the tolerance."""
+        return self.whole and max(self.ttft_ms[0], self.itl_ms[0]) <= TOLERANCE_MS
 
     def line(self) -> str:
         return (f"| {self.client} | {self.streams:,} | {self.gap_ms:g} | {self.offered:,.0f} | "
                 f"{self.received:,.0f} | {self.complete} | {self.ttft_ms[0]:.2f} / "
                 f"{self.ttft_ms[1]:.2f} | {self.itl_ms[0]:.2f} / {self.itl_ms[1]:.2f} | "
                 f"{self.lag_p99_ms:.2f} | {self.cpu:.0%} | {self.us_per_chunk:.0f} | "
-                f"{self.sent:,.0f} | {self.target_cpu:.0%} | {'yes' if self.holds else 'no'} |")
+                f"{self.sent:,.0f} | {self.target_cpu:.0%} | {'yes' if self.holds else 'no'} | "
+                f"{'yes' if self.holds_p50 else 'no'} |")
 
 
 HEADER = ("| client | streams | gap ms | offered chunks/s | read chunks/s | complete "
           "| TTFT err p50 / p99 ms | ITL err p50 / p99 ms | lag p99 ms | client CPU "
-          "| client µs/chunk | target sent chunks/s | target CPU | within 1 ms |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| client µs/chunk | target sent chunks/s | target CPU | p99 within 1 ms "
+          "| p50 within 1 ms |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 # -- the target, in its own process ----------------------------------------------------------
@@ -360,17 +372,20 @@ def wake_up_p99_ms(cpu: int) -> float:
 
 
 def summary(found: Sequence[Row]) -> Iterator[str]:
-    """Per client: the most chunks/s and the most streams held within the tolerance, and the
-    chunks/s one core would read at the client's measured CPU cost per chunk."""
+    """Per client: the most chunks/s and the most streams held within the tolerance (at p99,
+    and at p50), and the chunks/s one core would read at the client's measured CPU cost per
+    chunk."""
     for client in CLIENTS:
         mine = [r for r in found if r.client == client]
-        held = [r for r in mine if r.holds]
-        rate = max((r.received for r in held), default=0.0)
-        streams = max((r.streams for r in held), default=0)
         cost = min((r.us_per_chunk for r in mine), default=math.nan)
-        yield (f"{client}: held within {TOLERANCE_MS:g} ms up to {rate:,.0f} chunks/s and "
-               f"{streams:,} streams; CPU {cost:.0f} µs/chunk at best "
-               f"(one core: {1e6 / cost:,.0f} chunks/s)")
+        held = {"p99": [r for r in mine if r.holds], "p50": [r for r in mine if r.holds_p50]}
+        reach = "; ".join(
+            f"{name} within {TOLERANCE_MS:g} ms up to "
+            f"{max((r.received for r in rows), default=0.0):,.0f} chunks/s and "
+            f"{max((r.streams for r in rows), default=0):,} streams"
+            for name, rows in held.items())
+        yield (f"{client}: {reach}; CPU {cost:.0f} µs/chunk at best (one core: "
+               f"{1e6 / cost:,.0f} chunks/s)")
 
 
 def main() -> None:
