@@ -19,15 +19,18 @@ What it speaks: ``http`` and ``https`` (the default TLS context: certificates ve
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httptools
 from requests.structures import CaseInsensitiveDict
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# One getaddrinfo() answer: family, type, proto, canonical name, address.
+AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
 # Bytes one read may take: a few hundred events, far more than a stream sends between reads.
 READ_SIZE = 64 * 1024
 
@@ -167,6 +170,7 @@ class Pool:
         self._fixed = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()).encode("latin-1")
         self._idle: list[Wire] = []
         self._open: set[Wire] = set()
+        self._addresses: list[AddrInfo] = []
 
     def request(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
                 ) -> bytes:
@@ -185,11 +189,28 @@ class Pool:
             if wire.usable:
                 return wire
             self._open.discard(wire)
-        _, wire = await asyncio.get_running_loop().create_connection(
-            Wire, self.host, self.port, ssl=self.ssl, server_hostname=self.host if self.ssl
-            else None)
-        self._open.add(wire)
-        return wire
+        loop = asyncio.get_running_loop()
+        if not self._addresses:
+            # Resolved once per run, as aiohttp's cache did: a lookup per new connection runs
+            # in a thread and takes the loop's time while streams are being read.
+            self._addresses = list[AddrInfo](await loop.getaddrinfo(
+                self.host, self.port, type=socket.SOCK_STREAM))
+        failure: OSError = OSError(f"{self.host} did not resolve")
+        for found in list(self._addresses):  # each in turn, as asyncio does for a name
+            family, _, proto, _, address = found
+            try:
+                _, wire = await loop.create_connection(
+                    Wire, address[0], address[1], family=family, proto=proto, ssl=self.ssl,
+                    server_hostname=self.host if self.ssl else None)
+            except OSError as error:
+                failure = error
+                continue
+            if found is not self._addresses[0]:  # next time, the address that answered first
+                self._addresses.remove(found)
+                self._addresses.insert(0, found)
+            self._open.add(wire)
+            return wire
+        raise failure
 
     def release(self, wire: Wire) -> None:
         """Back to the pool after a whole exchange (closed when the server wants it closed)."""

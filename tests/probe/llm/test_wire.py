@@ -9,10 +9,12 @@ import asyncio
 import datetime
 import ipaddress
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -267,3 +269,35 @@ def test_https_verifies_the_server_against_the_trust_store(
 def test_a_url_that_is_not_http_is_refused() -> None:
     with pytest.raises(ValueError, match="not an http"):
         Pool("ftp://127.0.0.1/")
+
+
+def test_a_name_is_resolved_once_per_pool_and_every_address_tried() -> None:
+    lookups: list[str] = []
+
+    class Resolver(asyncio.SelectorEventLoop):
+        """The system's answers for the name, after one address nothing listens on (as a
+        name with an IPv6 and an IPv4 address answers a server listening on one of them)."""
+
+        async def getaddrinfo(self, host: Any, port: Any, **kwargs: Any) -> Any:
+            lookups.append(str(host))
+            found = await super().getaddrinfo(host, port, **kwargs)
+            dead = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port))
+            return [dead, *found]
+
+    async def main(url: str) -> list[Streamed]:
+        pool = Pool(url)
+        streams = Streams(pool, asyncio.Semaphore(4), 10.0)
+        try:
+            return [await stream_exchange(streams, REQUEST, 0.0, API) for _ in range(3)]
+        finally:
+            pool.close()
+
+    server = Server(lambda _r, w: w.write(SSE + b"Connection: close\r\n"
+                                          b"Transfer-Encoding: chunked\r\n\r\n"
+                                          + chunked(EVENTS)))
+    with server as port, asyncio.Runner(loop_factory=Resolver) as runner:
+        done = runner.run(main(f"http://localhost:{port}"))
+
+    assert [tokens(d) for d in done] == [(StatusClass.OK, 3, 3)] * 3
+    assert server.connections == 3 and lookups == ["localhost"]
+    assert all(b"\r\nHost: localhost:%d\r\n" % port in r for r in server.requests)
