@@ -198,6 +198,7 @@ def run_engine_loop(main: Coroutine[Any, Any, T], connections: int) -> T:
 
 
 def run_loop(main: Coroutine[Any, Any, T], connections: int) -> T:
+    """Run ``main`` on the most precise loop this platform has (see :func:`run_engine_loop`)."""
     if selectors.DefaultSelector.__name__ not in COARSE_SELECTORS:
         return asyncio.run(main)  # kqueue and select() already time in microseconds
     if not hasattr(select, "epoll") and not precise_timers_fit(connections):
