@@ -2,7 +2,7 @@
 while its TTFT and ITL stay within 1 ms of the target's truth, and the most concurrent streams;
 beside it, a plain aiohttp streaming client built the way vLLM's ``bench serve`` reads streams.
 
-The target (:class:`Stream`: a minimal OpenAI completions server on a raw asyncio protocol,
+The target (:class:`Stream`: a minimal OpenAI completions server on non-blocking sockets,
 where each stream sends a chunk every ``gap`` after its request arrived, so S streams opened at
 a steady rate send S / gap chunks per second spread evenly in time) runs in its own process
 pinned to CPU 1; the client runs in this process pinned to CPU 0 (``os.sched_setaffinity``).
@@ -41,6 +41,7 @@ import json
 import math
 import multiprocessing
 import os
+import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -57,6 +58,7 @@ from gatekeeper.probe.engine import Limits, precise_loop, run_engine_loop
 from gatekeeper.probe.llm.engine import LlmEngine
 from gatekeeper.probe.llm.mix import LlmMixRequest
 from gatekeeper.probe.llm.protocols import APIS, Prompt
+from gatekeeper.probe.llm.wire import ANCILLARY_SIZE, enable_timestamps, kernel_time
 from gatekeeper.probe.requests_mix import Planned
 
 ROWS = os.environ.get("BENCH_ROWS",
@@ -131,26 +133,44 @@ HEADER = ("| client | streams | gap ms | offered chunks/s | read chunks/s | comp
 
 
 # -- the target, in its own process ----------------------------------------------------------
-class Stream(asyncio.Protocol):
+class Stream:
     """One connection to the bench's target: an OpenAI completions server that costs little per
     chunk, so that the client is what runs out of time. Each request's stream sends its first
     chunk ``gap_s`` after the request arrived and one more every ``gap_s`` (one timer per
     stream, so S streams opened at a steady rate send S / gap chunks/s spread evenly in time,
     not in bursts), each chunk a vLLM-shaped event in its own HTTP chunk, then the finish,
-    usage and ``[DONE]`` events. Every send's time is read right before its write."""
+    usage and ``[DONE]`` events. Every send's time is read right before its write.
 
-    def __init__(self, gap_s: float, truth: Truth) -> None:
-        self.gap_s, self.truth = gap_s, truth
-        self.buffer = b""
+    A plain non-blocking socket read with ``recvmsg_into``, so a request's arrival is the
+    kernel's receive time of its last segment (as the probe times its reads), not when this
+    busy loop got to it: the truth then includes the target's own wait before reading, which a
+    client rightly counts in its TTFT."""
+
+    def __init__(self, sock: socket.socket, gap_s: float, truth: Truth) -> None:
+        self.sock, self.gap_s, self.truth = sock, gap_s, truth
         self.loop = asyncio.get_running_loop()
-        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.unsent = bytearray()
+        self.closed = False
+        self.read_into = bytearray(65536)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.stamped = enable_timestamps(sock)
+        self.loop.add_reader(sock.fileno(), self.readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
+    def readable(self) -> None:
+        try:
+            size, ancillary, _, _ = self.sock.recvmsg_into([self.read_into], ANCILLARY_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if size == 0:
+            self.close()
+            return
+        arrived = kernel_time(ancillary, time.monotonic())
+        self.buffer += self.read_into[:size]
         head, found, rest = self.buffer.partition(b"\r\n\r\n")
         if not found:
             return
@@ -158,27 +178,59 @@ class Stream(asyncio.Protocol):
                           if line.lower().startswith(b"content-length")))
         if len(rest) < length:
             return
-        arrived = time.monotonic()
         self.buffer = rest[length:]
         body = json.loads(rest[:length])
         sent: list[float] = []
         self.truth[body["prompt"]] = (arrived, sent)
-        assert self.transport is not None
-        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                             b"Transfer-Encoding: chunked\r\n\r\n")
+        self.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n")
         self.loop.call_later(self.gap_s, self.next, sent, int(body["max_tokens"]), 0)
 
     def next(self, sent: list[float], tokens: int, k: int) -> None:
-        assert self.transport is not None
-        if self.transport.is_closing():
+        if self.closed:
             return
         if k < tokens:
             sent.append(time.monotonic())
-            self.transport.write(frame(CHUNK % k))
+            self.write(frame(CHUNK % k))
             self.loop.call_later(self.gap_s, self.next, sent, tokens, k + 1)
             return
-        self.transport.write(frame(FINISH) + frame(USAGE % tokens) + frame(b"data: [DONE]\n\n")
-                             + b"0\r\n\r\n")
+        self.write(frame(FINISH) + frame(USAGE % tokens) + frame(b"data: [DONE]\n\n")
+                   + b"0\r\n\r\n")
+
+    def write(self, data: bytes) -> None:
+        """Send now; what the socket does not take waits for it to be writable, in order."""
+        if self.unsent:
+            self.unsent += data
+            return
+        try:
+            done = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            done = 0
+        except OSError:
+            self.close()
+            return
+        if done < len(data):
+            self.unsent += data[done:]
+            self.loop.add_writer(self.sock.fileno(), self.flush)
+
+    def flush(self) -> None:
+        try:
+            done = self.sock.send(self.unsent)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        del self.unsent[:done]
+        if not self.unsent:
+            self.loop.remove_writer(self.sock.fileno())
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.loop.remove_writer(self.sock.fileno())
+            self.sock.close()
 
 
 def frame(event: bytes) -> bytes:
@@ -205,11 +257,18 @@ def serve(gap_s: float, pipe: Connection) -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: Stream(gap_s, truth), "127.0.0.1", 0,
-                                          backlog=4096)
-        pipe.send(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
-        await loop.run_in_executor(None, pipe.recv)
-        server.close()
+        listener = socket.create_server(("127.0.0.1", 0), backlog=4096)
+        listener.setblocking(False)
+        pipe.send(f"http://127.0.0.1:{listener.getsockname()[1]}")
+        asked = loop.run_in_executor(None, pipe.recv)
+        while not asked.done():
+            accepting = asyncio.ensure_future(loop.sock_accept(listener))
+            await asyncio.wait({accepting, asked}, return_when=asyncio.FIRST_COMPLETED)
+            if accepting.done():
+                Stream(accepting.result()[0], gap_s, truth)
+            else:
+                accepting.cancel()
+        listener.close()
 
     with asyncio.Runner(loop_factory=precise_loop) as runner:
         runner.run(main())

@@ -18,6 +18,7 @@ from gatekeeper.probe.modes import PlainRun
 from gatekeeper.probe.report import format_ms
 from gatekeeper.probe.run import ProbeOutcome, ProbeRequest
 from gatekeeper.render.probe import render_files
+from gatekeeper.render.probe.llm_page import token_section
 from tests.probe.llm.test_law import lines
 from tests.probe.test_modes import sending
 from tests.render.test_probe_objectives import run as plain_run
@@ -134,3 +135,12 @@ def test_an_unread_server_is_one_escaped_line(problem: str) -> None:
         "report.html"].decode()
     assert ('<p class="bad">Server metrics could not be read: --server-metrics: cannot read '
             "http://h/metrics &lt;&amp;&gt;</p>") in page
+
+
+def test_itl_says_which_share_of_its_gaps_came_in_one_read() -> None:
+    chat: dict[str, Any] = {"endpoint": "chat", "ok": 10, "requests": 10,
+                            "itl": {"p99_ms": 12.0}, "itl_same_read_share": 0.031}
+    together = token_section({"slo": {}, "endpoints": [chat]})
+    apart = token_section({"slo": {}, "endpoints": [{**chat, "itl_same_read_share": 0.0}]})
+    assert "(3.1% of gaps 0: chunks read together)" in together
+    assert "read together" not in apart

@@ -44,6 +44,8 @@ QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
 #: The latency-like metrics of each endpoint, logged as ``<name>.<endpoint>.p50_ms`` ...
 SERIES = ("ttft", "ttfo", "tpot", "itl", "ntpot", "service_ttft", "service_ntpot")
 MISMATCH_EXAMPLES = 5
+# The share of zero ITL gaps (chunks read together) above which the summary says so.
+SAME_READ_NOTED = 0.01
 #: result.json keeps the chunk times of this many requests (the first measured ones).
 RECORDED_REQUESTS = 1000
 
@@ -141,6 +143,7 @@ class EndpointLlm:
     per_user_tps: float
     good: int
     itl_flagged_share: float
+    itl_same_read_share: float  # gaps of 0: two token chunks came in one read
     usage_missing: int
     usage_mismatches: tuple[tuple[int, int], ...]  # (usage, token chunks) of each mismatch
     reasoning_first: int
@@ -195,6 +198,7 @@ def endpoint_llm(name: str, measured: Sequence[LlmSample], window_s: float, slo:
         sum(s.prompt_tokens or 0 for s in ok), sum(s.cached_tokens or 0 for s in ok),
         sum(1 / t for t in tpots if t > 0) / len(tpots) if tpots else math.nan,
         sum(1 for s in measured if slo.met(s)), flagged / len(gaps) if gaps else 0.0,
+        sum(1 for g in gaps if g == 0) / len(gaps) if gaps else 0.0,
         sum(1 for s in ok if s.output_tokens is None), mismatches, len(reasoning),
         sum(s.empty_chunks for s in measured))
 
@@ -236,6 +240,7 @@ def llm_metrics(stats: Sequence[EndpointLlm]) -> dict[str, float]:
         metrics.update({
             f"ttft.{name}.samples": float(len(e.series["ttft"].values)),
             f"itl.{name}.multi_token_share": e.itl_flagged_share,
+            f"itl.{name}.same_read_share": e.itl_same_read_share,
             f"tokens.{name}.output_per_s": e.output_per_s,
             f"tokens.{name}.input_per_s": e.input_per_s,
             f"tokens.{name}.per_user_output_per_s": e.per_user_tps,
@@ -264,6 +269,7 @@ def endpoint_details(e: EndpointLlm) -> dict[str, Any]:
                    "per_user_output_per_s": json_number(e.per_user_tps)},
         "goodput": {"good": e.good, "rps": e.goodput_rps},
         "itl_multi_token_share": e.itl_flagged_share,
+        "itl_same_read_share": e.itl_same_read_share,
         "reasoning_first": e.reasoning_first, "empty_chunks": e.empty_chunks,
         "usage": {"missing": e.usage_missing, "mismatches": len(e.usage_mismatches),
                   "examples": [{"usage": u, "token_chunks": c}
@@ -346,6 +352,10 @@ def summary_lines(stats: Sequence[EndpointLlm], slo: Slo) -> tuple[str, ...]:
         if e.usage_missing:
             lines.append(f"{e.endpoint}: {e.usage_missing:,} answers had no usage: tokens "
                          "counted by chunks")
+        if e.itl_same_read_share > SAME_READ_NOTED:
+            lines.append(f"{e.endpoint}: {e.itl_same_read_share:.1%} of ITL gaps are 0: two "
+                         "token chunks came in one read (the server sent them together, or "
+                         "the probe read later than the gap between them)")
     return tuple(lines)
 
 

@@ -60,9 +60,12 @@ def token_cells(e: Mapping[str, Any]) -> list[str]:
     """The cells of one endpoint type, as text (escaped by the caller)."""
     tokens, goodput = e.get("tokens") or {}, e.get("goodput") or {}
     share = number(e.get("itl_multi_token_share"))
+    together = number(e.get("itl_same_read_share"))
     itl_p99 = stat_ms(e, "itl", "p99")
     if share > 0:
         itl_p99 += f" ({share:.0%} multi-token)"
+    if together > 0:
+        itl_p99 += f" ({together:.1%} of gaps 0: chunks read together)"
     return [str(e.get("endpoint", "")), f"{e.get('ok', 0):,} of {e.get('requests', 0):,}",
             *(stat_ms(e, "ttft", q) for q in ("p50", "p90", "p99")),
             stat_ms(e, "service_ttft", "p99"), stat_ms(e, "ttfo", "p50"),

@@ -8,7 +8,14 @@ import pytest
 
 from gatekeeper.probe.engine import StatusClass
 from gatekeeper.probe.llm.engine import LlmSample
-from gatekeeper.probe.llm.metrics import Distribution, Slo, llm_metrics, nearest_rank, summarise
+from gatekeeper.probe.llm.metrics import (
+    Distribution,
+    Slo,
+    llm_metrics,
+    nearest_rank,
+    summarise,
+    summary_lines,
+)
 
 
 def sample(intended: float, tokens: tuple[float, ...], ended: float, *, sent: float | None = None,
@@ -38,6 +45,17 @@ def test_usage_beats_chunk_counts_and_mismatches_flag_the_gaps() -> None:
     assert e.usage_mismatches == ((4, 2),)
     assert e.itl_flagged_share == 1.0
     assert e.series["tpot"].values == pytest.approx((0.2 / 3,))
+
+
+def test_chunks_timed_by_one_read_are_counted_and_said() -> None:
+    together = sample(0.0, (0.1, 0.2, 0.2, 0.3), 0.3, usage=4)  # chunks 2 and 3 in one read
+    [e] = summarise([together, sample(1.0, (1.1, 1.2), 1.2, usage=2)], 0.0, Slo())
+    assert e.itl_same_read_share == pytest.approx(1 / 4)
+    assert llm_metrics([e])["itl.chat.same_read_share"] == pytest.approx(0.25)
+    assert any("25.0% of ITL gaps are 0" in line for line in summary_lines([e], Slo()))
+    [apart] = summarise([sample(0.0, (0.1, 0.2), 0.2, usage=2)], 0.0, Slo())
+    assert apart.itl_same_read_share == 0
+    assert not any("ITL gaps are 0" in line for line in summary_lines([apart], Slo()))
 
 
 def test_goodput_counts_requests_meeting_every_slo_and_failures_miss() -> None:

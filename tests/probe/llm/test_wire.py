@@ -12,6 +12,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from cryptography.x509.oid import NameOID
 from gatekeeper.probe.engine import StatusClass
 from gatekeeper.probe.llm.protocols import APIS
 from gatekeeper.probe.llm.stream import Streamed, Streams, stream_exchange
-from gatekeeper.probe.llm.wire import Pool
+from gatekeeper.probe.llm.wire import SO_TIMESTAMPNS, Pool
 from gatekeeper.probe.requests_mix import MixRequest
 
 API = APIS["openai-completions"]
@@ -301,3 +302,44 @@ def test_a_name_is_resolved_once_per_pool_and_every_address_tried() -> None:
     assert [tokens(d) for d in done] == [(StatusClass.OK, 3, 3)] * 3
     assert server.connections == 3 and lookups == ["localhost"]
     assert all(b"\r\nHost: localhost:%d\r\n" % port in r for r in server.requests)
+
+
+@pytest.mark.skipif(SO_TIMESTAMPNS is None, reason="kernel receive times are Linux's")
+def test_a_chunk_is_timed_when_it_arrived_not_when_a_busy_probe_read_it() -> None:
+    sent: list[float] = []
+
+    async def answer(request: bytes, w: asyncio.StreamWriter) -> None:
+        w.write(SSE + b"Transfer-Encoding: chunked\r\n\r\n")
+        sent.append(time.monotonic())
+        w.write(chunked([EVENTS[0]])[:-5])  # the first event alone
+        await w.drain()
+        if b"measured" in request:
+            await asyncio.sleep(1.5)  # the rest after the probe's loop is free again
+        w.write(chunked(EVENTS[1:]))
+
+    async def main(url: str) -> tuple[Streamed, float]:
+        pool = Pool(url)
+        streams = Streams(pool, asyncio.Semaphore(1), 10.0)
+        loop = asyncio.get_running_loop()
+        try:
+            await stream_exchange(streams, REQUEST, loop.time(), API)  # timestamps on
+            busy_until: list[float] = []
+
+            def busy() -> None:  # the probe's core taken for a second by other work
+                time.sleep(1.0)
+                busy_until.append(time.monotonic())
+
+            loop.call_soon(busy)
+            measured = MixRequest("gen", "POST", "/v1/completions", b'{"prompt": "measured"}')
+            done = await stream_exchange(streams, measured, loop.time(), API)
+            return done, busy_until[0]
+        finally:
+            pool.close()
+
+    with Server(answer) as port, asyncio.Runner() as runner:
+        done, busy_until = runner.run(main(f"http://127.0.0.1:{port}"))
+
+    first = done.chunks.token_s[0]
+    assert tokens(done) == (StatusClass.OK, 3, 3)
+    assert sent[-1] < busy_until - 0.5  # the first event did arrive while the loop was busy
+    assert abs(first - sent[-1]) < 0.05  # timed at its arrival (a loop read: ~busy_until)
