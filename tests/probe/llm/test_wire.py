@@ -343,3 +343,28 @@ def test_a_chunk_is_timed_when_it_arrived_not_when_a_busy_probe_read_it() -> Non
     assert tokens(done) == (StatusClass.OK, 3, 3)
     assert sent[-1] < busy_until - 0.5  # the first event did arrive while the loop was busy
     assert abs(first - sent[-1]) < 0.05  # timed at its arrival (a loop read: ~busy_until)
+
+
+def test_a_kept_alive_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    async def answer(_r: bytes, w: asyncio.StreamWriter) -> None:
+        w.write(SSE + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(EVENTS))
+        await w.drain()
+        await asyncio.sleep(0.05)
+        w.close()  # an idle timeout on the server's side, no Connection: close said
+
+    async def main(url: str) -> list[Streamed]:
+        pool = Pool(url)
+        streams = Streams(pool, asyncio.Semaphore(1), 10.0)
+        try:
+            first = await stream_exchange(streams, REQUEST, 0.0, API)
+            await asyncio.sleep(0.5)  # the server closes meanwhile
+            return [first, await stream_exchange(streams, REQUEST, 0.0, API)]
+        finally:
+            pool.close()
+
+    server = Server(answer)
+    with server as port, asyncio.Runner() as runner:
+        done = runner.run(main(f"http://127.0.0.1:{port}"))
+
+    assert [tokens(d) for d in done] == [(StatusClass.OK, 3, 3)] * 2
+    assert server.connections == 2
