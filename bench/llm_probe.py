@@ -7,19 +7,20 @@ where each stream sends a chunk every ``gap`` after its request arrived, so S st
 a steady rate send S / gap chunks per second spread evenly in time) runs in its own process
 pinned to CPU 1; the client runs in this process pinned to CPU 0 (``os.sched_setaffinity``).
 The law-abiding examples/llm_target.py costs ~10x more per chunk (aiohttp, a task per token)
-and would run out of CPU long before any client. Each request's
-prompt is unique; the target records, per prompt, when the request arrived and when each chunk
-left (``time.monotonic``, the clock the client's loop reads too: CLOCK_MONOTONIC is one clock
-for every process on Linux), so every request is judged against what the target did:
+and would run out of CPU long before any client. Each request's prompt is unique; the target
+records, per prompt, when the request arrived (the kernel's receive time, as the probe times
+its reads) and when each chunk left (``time.monotonic`` right before its send: one clock for
+every process on Linux), so every request is judged against what the target did:
 
 - **TTFT error** = the client's TTFT from its actual send - the target's (first chunk sent -
   request arrived);
 - **ITL error** = each gap between the client's chunk arrivals - the same gap at the target;
-- **lag** = a chunk's arrival at the client - its send at the target (how far behind reading
-  the client fell).
+- **lag** = a chunk's arrival at the client - its send at the target (with the probe's kernel
+  receive times, loopback's delivery; with the vLLM-style client's, how far behind its reading
+  fell).
 
 A row *holds* when every request ended with all its chunks and the p99 of |TTFT error| and of
-|ITL error| are within ``TOLERANCE_MS`` (1 ms).
+|ITL error| are within ``TOLERANCE_MS`` (1 ms); ``holds_p50`` the same for the medians.
 
 The side-by-side client (``vllm_style``) mirrors vLLM's ``async_request_openai_completions``
 (vllm/benchmarks/lib/endpoint_request_func.py): one aiohttp session, ``response.content.
