@@ -276,14 +276,14 @@ def test_a_name_is_resolved_once_per_pool_and_every_address_tried() -> None:
     lookups: list[str] = []
 
     class Resolver(asyncio.SelectorEventLoop):
-        """The system's answers for the name, after one address nothing listens on (as a
-        name with an IPv6 and an IPv4 address answers a server listening on one of them)."""
+        """A resolver answering the name with two loopback addresses, the first one nothing
+        listens on (as a name with an IPv6 and an IPv4 address answers for a server that
+        listens on one of them)."""
 
         async def getaddrinfo(self, host: Any, port: Any, **kwargs: Any) -> Any:
             lookups.append(str(host))
-            found = await super().getaddrinfo(host, port, **kwargs)
-            dead = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port))
-            return [dead, *found]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+                    for address in ("127.0.0.2", "127.0.0.1")]
 
     async def main(url: str) -> list[Streamed]:
         pool = Pool(url)
@@ -297,11 +297,11 @@ def test_a_name_is_resolved_once_per_pool_and_every_address_tried() -> None:
                                           b"Transfer-Encoding: chunked\r\n\r\n"
                                           + chunked(EVENTS)))
     with server as port, asyncio.Runner(loop_factory=Resolver) as runner:
-        done = runner.run(main(f"http://localhost:{port}"))
+        done = runner.run(main(f"http://model.internal:{port}"))
 
     assert [tokens(d) for d in done] == [(StatusClass.OK, 3, 3)] * 3
-    assert server.connections == 3 and lookups == ["localhost"]
-    assert all(b"\r\nHost: localhost:%d\r\n" % port in r for r in server.requests)
+    assert server.connections == 3 and lookups == ["model.internal"]
+    assert all(b"\r\nHost: model.internal:%d\r\n" % port in r for r in server.requests)
 
 
 @pytest.mark.skipif(SO_TIMESTAMPNS is None, reason="kernel receive times are Linux's")
