@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from examples.llm_target import Law, LlmTarget
 from gatekeeper.cli import run
 from gatekeeper.evidence.mlflow_env import mlflow_client
+from tests.probe.llm.chatbot import chatbot_playbook, check, check_result
 from tests.support.registry import seed_version
 
 PROMPT_WORDS, MAX_TOKENS = 20, 8
@@ -30,43 +30,13 @@ HOURLY, INPUT_SHARE = 3.6, 0.25
 
 
 def playbook(folder: Path, budget: float) -> Path:
-    path = folder / f"cost-{budget:g}.yaml"
-    path.write_text(f"""\
-model: chatbot
-owners: {{product: p@example.com, platform: o@example.com, data_science: d@example.com}}
-cost_model: {{currency: EUR, hardware_per_hour: {HOURLY}, input_token_cost_share: {INPUT_SHARE}}}
-milestones:
-  - id: poc
-    title: POC
-    stage: poc
-    alias: poc-ok
-    checks:
-      - {{id: acc, kind: metric_threshold, category: quality, owner: ds, key: accuracy, min: 0.5}}
-  - id: serve
-    title: Serve layer
-    stage: serve
-    alias: serve-ok
-    checks:
-      - {{id: tokens, kind: cost, category: cost, owner: platform, per: 1m_output_tokens,
-         budget_per_1m_tokens: {budget}}}
-  - id: pilot
-    title: Pilot
-    stage: pilot
-    alias: champion
-    checks:
-      - {{id: err, kind: metric_threshold, category: latency, owner: platform, key: e, max: 1}}
-""")
-    return path
-
-
-def gate(book: Path, tracking_uri: str, version: str, folder: Path, milestone: str = "serve"
-         ) -> dict[str, Any]:
-    out = folder / f"{book.stem}-{milestone}.json"
-    run(["check", str(book), "--model", "chatbot", "--version", version, "--milestone",
-         milestone, "--tracking-uri", tracking_uri, "--audit-log", str(folder / "audit.jsonl"),
-         "-o", f"json={out}"])
-    result: dict[str, Any] = json.loads(out.read_text())
-    return result
+    """The serve milestone gates on the cost of 1M output tokens against ``budget``."""
+    return chatbot_playbook(
+        folder, f"cost-{budget:g}",
+        "      - {id: tokens, kind: cost, category: cost, owner: platform, "
+        f"per: 1m_output_tokens, budget_per_1m_tokens: {budget}}}\n",
+        head=f"cost_model: {{currency: EUR, hardware_per_hour: {HOURLY}, "
+             f"input_token_cost_share: {INPUT_SHARE}}}\n")
 
 
 def test_capacity_is_found_at_the_knee_and_its_tokens_are_priced(
@@ -117,17 +87,15 @@ def test_capacity_is_found_at_the_knee_and_its_tokens_are_priced(
     assert logged.data.params["probe.workload.api"] == "openai-chat"
 
     book = playbook(tmp_path, round(per_1m_output * 1.5, 4))
-    assert gate(book, tracking_uri, version, tmp_path, "poc")["decision"] == "pass"
-    passed = gate(book, tracking_uri, version, tmp_path)
-    check = next(c for c in passed["checks"] if c["id"] == "tokens")
-    assert check["status"] == "pass", check
-    assert check["observed"]["per_1m_tokens"] == pytest.approx(per_1m_output)
-    assert check["evidence"]["tokens_per_request"].endswith(
+    assert check(book, tracking_uri, version, "poc", tmp_path)["decision"] == "pass"
+    passed = check_result(check(book, tracking_uri, version, "serve", tmp_path), "tokens")
+    assert passed["status"] == "pass", passed
+    assert passed["observed"]["per_1m_tokens"] == pytest.approx(per_1m_output)
+    assert passed["evidence"]["tokens_per_request"].endswith(
         "/metrics/capacity.output_tokens_per_request")
-    blocked = gate(playbook(tmp_path, round(per_1m_output * 0.5, 4)), tracking_uri, version,
-                   tmp_path)
-    check = next(c for c in blocked["checks"] if c["id"] == "tokens")
-    assert check["status"] == "fail" and "per 1M output tokens > budget" in check["message"]
+    blocked = check_result(check(playbook(tmp_path, round(per_1m_output * 0.5, 4)),
+                                 tracking_uri, version, "serve", tmp_path), "tokens")
+    assert blocked["status"] == "fail" and "per 1M output tokens > budget" in blocked["message"]
 
 
 def test_an_llm_search_refuses_a_p99_slo_and_the_share_needs_a_search(tmp_path: Path,

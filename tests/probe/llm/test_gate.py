@@ -6,46 +6,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from examples.llm_target import Law, LlmTarget
 from gatekeeper.cli import run
 from gatekeeper.evidence.mlflow_env import mlflow_client
+from tests.probe.llm.chatbot import chatbot_playbook, check
 from tests.support.registry import seed_version
 
 MIX = json.dumps({"endpoint": "chat", "prompt_tokens": 30, "max_tokens": 12,
                   "sampling": {"temperature": 0}, "ignore_eos": True, "model": "law-1"}) + "\n"
 SERIES = ("ttft", "tpot", "itl", "ntpot", "latency")
 KEYS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
-
-
-def playbook(folder: Path, name: str, serve_checks: str) -> Path:
-    path = folder / f"{name}.yaml"
-    path.write_text(f"""\
-model: chatbot
-owners: {{product: p@example.com, platform: o@example.com, data_science: d@example.com}}
-milestones:
-  - id: poc
-    title: POC
-    stage: poc
-    alias: poc-ok
-    checks:
-      - {{id: acc, kind: metric_threshold, category: quality, owner: ds, key: accuracy, min: 0.5}}
-  - id: serve
-    title: Serve layer
-    stage: serve
-    alias: serve-ok
-    checks:
-{serve_checks}  - id: pilot
-    title: Pilot
-    stage: pilot
-    alias: champion
-    checks:
-      - {{id: err, kind: metric_threshold, category: latency, owner: platform, key: e, max: 1}}
-""")
-    return path
 
 
 PASSING = """\
@@ -64,16 +37,6 @@ BLOCKING = """\
       - {id: goodput, kind: latency, category: latency, owner: platform, endpoint: chat,
          source: probe, min_goodput_rps: 15}
 """
-
-
-def gate(book: Path, tracking_uri: str, version: str, milestone: str, folder: Path
-         ) -> dict[str, Any]:
-    out = folder / f"{book.stem}-{milestone}.json"
-    run(["check", str(book), "--model", "chatbot", "--version", version, "--milestone",
-         milestone, "--tracking-uri", tracking_uri, "--audit-log", str(folder / "audit.jsonl"),
-         "-o", f"json={out}"])
-    result: dict[str, Any] = json.loads(out.read_text())
-    return result
 
 
 def test_probe_logs_token_metrics_and_the_gate_reads_them(
@@ -117,9 +80,9 @@ def test_probe_logs_token_metrics_and_the_gate_reads_them(
     if not result["usable"]:  # an unusable run is never linked, so never judged
         return
 
-    assert gate(playbook(tmp_path, "pass", PASSING), tracking_uri, version, "poc",
-                tmp_path)["decision"] == "pass"
-    passed = gate(playbook(tmp_path, "pass", PASSING), tracking_uri, version, "serve", tmp_path)
+    passing = chatbot_playbook(tmp_path, "pass", PASSING)
+    assert check(passing, tracking_uri, version, "poc", tmp_path)["decision"] == "pass"
+    passed = check(passing, tracking_uri, version, "serve", tmp_path)
     assert passed["decision"] == "pass", passed["checks"]
     ttft = next(c for c in passed["checks"] if c["id"] == "ttft")
     assert ttft["evidence"]["p99_ms"].endswith("/metrics/ttft.chat.p99_ms")
@@ -127,8 +90,8 @@ def test_probe_logs_token_metrics_and_the_gate_reads_them(
     goodput = next(c for c in passed["checks"] if c["id"] == "goodput")
     assert goodput["observed"]["goodput_rps"] == pytest.approx(metrics["goodput.chat_rps"])
 
-    blocked = gate(playbook(tmp_path, "block", BLOCKING), tracking_uri, version, "serve",
-                   tmp_path)
+    blocked = check(chatbot_playbook(tmp_path, "block", BLOCKING), tracking_uri, version,
+                    "serve", tmp_path)
     assert blocked["decision"] == "block"
     by_id = {c["id"]: c for c in blocked["checks"]}
     assert by_id["ttft"]["status"] == "fail", by_id["ttft"]

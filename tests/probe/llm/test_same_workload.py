@@ -10,33 +10,14 @@ from typing import Any
 
 from examples.llm_target import Law, LlmTarget
 from gatekeeper.cli import run
+from tests.probe.llm.chatbot import ACCURACY, chatbot_playbook, check, check_result
 from tests.support.registry import seed_version
 
 LAW = Law(prefill_s_per_token=0.0002, decode_s=0.002)
-BOOK = """\
-model: chatbot
-owners: {product: p@example.com, platform: o@example.com, data_science: d@example.com}
-milestones:
-  - id: poc
-    title: POC
-    stage: poc
-    alias: poc-ok
-    checks:
+TTFT_AGAINST_CHAMPION = """\
       - {id: ttft, kind: baseline_comparison, category: latency, owner: platform,
          baseline: champion, metric: ttft.chat.p99_ms, greater_is_better: false,
          max_regression: 100000, same_workload: true}
-  - id: serve
-    title: Serve
-    stage: serve
-    alias: serve-ok
-    checks:
-      - {id: acc, kind: metric_threshold, category: quality, owner: ds, key: accuracy, min: 0.5}
-  - id: pilot
-    title: Pilot
-    stage: pilot
-    alias: champion
-    checks:
-      - {id: err, kind: metric_threshold, category: latency, owner: platform, key: e, max: 1}
 """
 
 
@@ -52,13 +33,7 @@ def probe(url: str, folder: Path, tracking_uri: str, version: str, max_tokens: i
 
 
 def ttft_check(book: Path, tracking_uri: str, version: str, folder: Path) -> dict[str, Any]:
-    out = folder / f"check-{version}.json"
-    run(["check", str(book), "--model", "chatbot", "--version", version, "--milestone", "poc",
-         "--tracking-uri", tracking_uri, "--audit-log", str(folder / "audit.jsonl"),
-         "-o", f"json={out}"])
-    result = json.loads(out.read_text())
-    found: dict[str, Any] = next(c for c in result["checks"] if c["id"] == "ttft")
-    return found
+    return check_result(check(book, tracking_uri, version, "poc", folder), "ttft")
 
 
 def test_runs_of_different_workloads_are_refused_and_like_runs_compared(
@@ -71,8 +46,7 @@ def test_runs_of_different_workloads_are_refused_and_like_runs_compared(
         probe(url, tmp_path, tracking_uri, champion, 8)
         probe(url, tmp_path, tracking_uri, same, 8)
         probe(url, tmp_path, tracking_uri, other, 16)
-    book = tmp_path / "book.yaml"
-    book.write_text(BOOK)
+    book = chatbot_playbook(tmp_path, "book", ACCURACY, poc_checks=TTFT_AGAINST_CHAMPION)
 
     compared = ttft_check(book, tracking_uri, same, tmp_path)
     assert compared["status"] == "pass", compared
