@@ -95,6 +95,7 @@ from gatekeeper.record.verify import (
     _Unusable,
     legacy_origin,
     parse_line,
+    strict_parse,
 )
 
 TABLE = "gatekeeper_audit"
@@ -758,24 +759,9 @@ def _check_signature(record: Mapping[str, Any], keys: TrustedKeys) -> None:
 
 
 def _parse(raw: str) -> dict[str, Any]:
+    """A stored record's JSON, read as strictly as a JSONL log's line (no duplicate keys, no
+    NaN)."""
     try:
-        value = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise _Bad(f"malformed JSON: {getattr(exc, 'msg', exc)}") from None
-    if not isinstance(value, dict):
-        raise _Bad("not a JSON object")
-    return value
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # As in the JSONL log: a duplicated key could show one value and hash another.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Bad(f"malformed JSON: duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise _Bad(f"malformed JSON: {name} is not a JSON value")
+        return strict_parse(raw.encode("utf-8", "surrogatepass"))
+    except _Unusable as exc:
+        raise _Bad(str(exc)) from None

@@ -177,6 +177,11 @@ def test_signed_records_verify_with_the_public_key(postgres_url: str,
     ("UPDATE gatekeeper_audit SET milestone = 'other' WHERE seq = 2",
      "record 2: column milestone disagrees with the record (edited in the table, which would "
      "hide or misplace it in queries)"),
+    # Read as strictly as a JSONL line: a duplicated key could show one value and hash another.
+    ("UPDATE gatekeeper_audit SET raw = replace(raw, '{', '{\"decision\": \"pass\", ') "
+     "WHERE seq = 2", "record 2: malformed JSON: duplicate key 'decision'"),
+    ("UPDATE gatekeeper_audit SET raw = '{\"seq\": NaN}' WHERE seq = 2",
+     "record 2: malformed JSON: NaN is not a JSON value"),
 ])
 def test_tampering_in_sql_is_caught(postgres_url: str, make_entry: MakeEntry, statement: str,
                                     reason: str) -> None:
