@@ -31,6 +31,8 @@ KEYS = ("endpoint", "method", "path", "payload", "timestamp", "weight")
 MAX_DEPTH = 64
 # Collects one problem of the line being read: (key, message).
 ReportProblem = Callable[[str, str], None]
+# Makes one decoded line (a JSON object; its line number) a request, or reports why not.
+BuildRequest = Callable[[dict[str, Any], int, ReportProblem], "MixRequest | None"]
 
 
 @dataclass(frozen=True)
@@ -122,12 +124,18 @@ def decode_lines(data: bytes, source: str) -> list[str]:
 
 def parse_mix(lines: Sequence[str], source: str) -> RequestMix:
     """Validate the lines of a mix (blank lines skipped) into a ``RequestMix``."""
+    return parse_lines(lines, source, lambda data, _number, problem: build_request(data, problem))
+
+
+def parse_lines(lines: Sequence[str], source: str, build: BuildRequest) -> RequestMix:
+    """Validate the lines of a mix (blank lines skipped), each decoded as a JSON object and
+    made a request by ``build``, into a ``RequestMix``; every problem at once."""
     requests: list[MixRequest] = []
     problems: list[Problem] = []
     numbers: list[int] = []
     for number, line in enumerate(lines, start=1):
         if line.strip():
-            request = parse_line(line, source, number, problems)
+            request = parse_line(line, source, number, problems, build)
             if request is not None:
                 requests.append(request)
                 numbers.append(number)
@@ -192,9 +200,9 @@ def too_deep(line: str, limit: int = MAX_DEPTH) -> str | None:
     return None
 
 
-def parse_line(line: str, source: str, number: int, problems: list[Problem]
-               ) -> MixRequest | None:
-    """One line into a request, or None after appending its problems."""
+def parse_line(line: str, source: str, number: int, problems: list[Problem],
+               build: BuildRequest) -> MixRequest | None:
+    """One line into a request by ``build``, or None after appending its problems."""
     found: list[Problem] = []
 
     def problem(key: str, message: str) -> None:
@@ -217,7 +225,7 @@ def parse_line(line: str, source: str, number: int, problems: list[Problem]
     if not isinstance(data, dict):
         problems.append(Problem(source, number, 1, "", "each line must be a JSON object"))
         return None
-    request = build_request(data, problem)
+    request = build(data, number, problem)
     problems.extend(found)
     return request if not found else None
 

@@ -16,7 +16,7 @@ KServe one); ``model`` is required with ``kserve-v2`` (it is part of the path). 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,20 +25,17 @@ from gatekeeper.errors import Problem, ValidationError
 from gatekeeper.probe.llm.protocols import APIS, ApiName, Prompt
 from gatekeeper.probe.requests_mix import (
     CONTROL,
-    MAX_DEPTH,
     MixRequest,
+    ReportProblem,
     RequestMix,
-    check_mix_kinds,
-    check_weight_total,
     decode_lines,
     has_control,
     number_at,
-    too_deep,
+    parse_lines,
 )
 
 KEYS = ("endpoint", "ignore_eos", "max_tokens", "messages", "model", "path", "prompt",
         "prompt_tokens", "sampling", "timestamp", "weight")
-ReportProblem = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -58,47 +55,15 @@ def load_llm_mix(path: Path, api: ApiName) -> RequestMix:
 
 
 def parse_llm_mix(lines: Sequence[str], source: str, api: ApiName) -> RequestMix:
-    requests: list[MixRequest] = []
-    numbers: list[int] = []
-    problems: list[Problem] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        found: list[Problem] = []
-        request = parse_entry(line, api, number, collector(found, source, number))
-        problems.extend(found)
-        if request is not None and not found:
-            requests.append(request)
-            numbers.append(number)
-    problems.extend(check_mix_kinds(requests, source))
-    problems.extend(check_weight_total(requests, numbers, source))
-    if problems:
-        raise ValidationError(problems)
-    return RequestMix(tuple(requests))
+    """Validate the lines of an LLM mix for ``api`` (blank lines skipped); every problem at
+    once."""
+    return parse_lines(lines, source,
+                       lambda data, number, problem: build_entry(data, api, number, problem))
 
 
-def collector(found: list[Problem], source: str, number: int) -> ReportProblem:
-    """A ``problem(key, message)`` that appends to ``found`` at line ``number``."""
-    def problem(key: str, message: str) -> None:
-        found.append(Problem(source, number, 1, key, message))
-    return problem
-
-
-def parse_entry(line: str, api: ApiName, number: int, problem: ReportProblem
+def build_entry(data: dict[str, Any], api: ApiName, number: int, problem: ReportProblem
                 ) -> LlmMixRequest | None:
-    """One line as a request for ``api``, or None after reporting its problems."""
-    deep = too_deep(line)
-    if deep is not None:
-        problem(deep, f"nested deeper than {MAX_DEPTH} levels")
-        return None
-    try:
-        data = json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        problem("", f"invalid JSON: {getattr(exc, 'msg', exc)}")
-        return None
-    if not isinstance(data, dict):
-        problem("", "each line must be a JSON object")
-        return None
+    """One decoded line as a request for ``api``, or None after reporting its problems."""
     for key in sorted(set(data) - set(KEYS)):
         problem(key, f"unknown key (expected one of: {', '.join(KEYS)})")
     prompt = read_prompt(data, api, number, problem)

@@ -43,3 +43,15 @@ def test_every_problem_is_reported_with_its_line() -> None:
     assert (2, "messages") in found
     assert (3, "temprature") in found
     assert (4, "model") in found  # kserve-v2 names the model in the path
+
+
+def test_a_line_that_is_not_a_json_object_is_read_as_in_a_plain_mix() -> None:
+    lines = ['{"endpoint": "c", "prompt": "x", "max_tokens": 1}', "{'endpoint': 'c'}", "[1]",
+             "[" * 100 + "]" * 100]
+    with pytest.raises(ValidationError) as caught:
+        parse_llm_mix(lines, "mix.jsonl", "openai-chat")
+    found = [(p.line, p.col, p.message) for p in caught.value.problems]
+    assert found == [
+        (2, 2, "invalid JSON: Expecting property name enclosed in double quotes"),
+        (3, 1, "each line must be a JSON object"),
+        (4, 1, "nested deeper than 64 levels")]
