@@ -197,21 +197,28 @@ def judge(percentile: int, value: float, fail: float, warn: float | None) -> tup
     return Status.PASS, f"{shown} <= {fail:g} ms"
 
 
-def read(spec: Latency, run: RunMetrics, percentile: int, fail: float) -> Reading:
-    name = spec.metric_name(percentile)
+def measured(run: RunMetrics, name: str, key: int, what: str, called: str) -> float | Reading:
+    """Metric ``name`` of ``run`` when it is there and not negative, else the ``error``
+    reading (``key``) saying why; ``what`` names it when missing, ``called`` when unusable."""
     ref = run.ref(name)
     if name not in run.metrics:
-        found = missing(f"metric '{name}'", run.label, ref)
-        return Reading(percentile, found.status, found.message, None, ref)
-    value = run.metrics[name]
+        found = missing(what, run.label, ref)
+        return Reading(key, found.status, found.message, None, ref)
     try:
-        usable = non_negative(f"p{percentile}", value)
+        return non_negative(called, run.metrics[name])
     except UnusableValue as exc:
-        return Reading(percentile, Status.ERROR, str(exc), value, ref)
-    status, text = judge(percentile, usable, fail, spec.warn_limit(percentile))
+        return Reading(key, Status.ERROR, str(exc), run.metrics[name], ref)
+
+
+def read(spec: Latency, run: RunMetrics, percentile: int, fail: float) -> Reading:
+    name = spec.metric_name(percentile)
+    value = measured(run, name, percentile, f"metric '{name}'", f"p{percentile}")
+    if isinstance(value, Reading):
+        return value
+    status, text = judge(percentile, value, fail, spec.warn_limit(percentile))
     if spec.metric not in (None, "e2e"):
         text = f"{str(spec.metric).upper()} {text}"
-    return Reading(percentile, status, text, value, ref)
+    return Reading(percentile, status, text, value, run.ref(name))
 
 
 def too_few_samples(spec: Latency, run: RunMetrics) -> str | None:
@@ -233,38 +240,28 @@ def too_few_samples(spec: Latency, run: RunMetrics) -> str | None:
 def read_rate(spec: Latency, run: RunMetrics, at_rps: float) -> Reading:
     """The rate the evidence was measured at, against the rate the limits hold at."""
     name = spec.rate_metric()
-    ref = run.ref(name)
-    if name not in run.metrics:
-        found = missing(f"metric '{name}' (the rate the latencies were measured at)",
-                        run.label, ref)
-        return Reading(0, found.status, found.message, None, ref)
-    value = run.metrics[name]
-    try:
-        rate = non_negative(f"metric '{name}'", value)
-    except UnusableValue as exc:
-        return Reading(0, Status.ERROR, str(exc), value, ref)
+    rate = measured(run, name, RATE, f"metric '{name}' (the rate the latencies were measured "
+                    "at)", f"metric '{name}'")
+    if isinstance(rate, Reading):
+        return rate
     if rate < RATE_SHARE * at_rps:
-        return Reading(0, Status.FAIL, f"measured at {rate:g}/s, below the {at_rps:g}/s the "
-                       "limits hold at", value, ref)
-    return Reading(0, Status.PASS, f"at {rate:g}/s (>= {at_rps:g}/s)", value, ref)
+        return Reading(RATE, Status.FAIL, f"measured at {rate:g}/s, below the {at_rps:g}/s the "
+                       "limits hold at", rate, run.ref(name))
+    return Reading(RATE, Status.PASS, f"at {rate:g}/s (>= {at_rps:g}/s)", rate, run.ref(name))
 
 
 def read_goodput(spec: Latency, run: RunMetrics, minimum: float) -> Reading:
     """The requests per second that met every SLO, against ``min_goodput_rps``."""
     name = spec.goodput_metric()
-    ref = run.ref(name)
-    if name not in run.metrics:
-        found = missing(f"metric '{name}' (an LLM run's goodput)", run.label, ref)
-        return Reading(GOODPUT, found.status, found.message, None, ref)
-    value = run.metrics[name]
-    try:
-        goodput = non_negative(f"metric '{name}'", value)
-    except UnusableValue as exc:
-        return Reading(GOODPUT, Status.ERROR, str(exc), value, ref)
+    goodput = measured(run, name, GOODPUT, f"metric '{name}' (an LLM run's goodput)",
+                       f"metric '{name}'")
+    if isinstance(goodput, Reading):
+        return goodput
     if goodput < minimum:
-        return Reading(GOODPUT, Status.FAIL, f"goodput {goodput:g}/s < {minimum:g}/s", value,
-                       ref)
-    return Reading(GOODPUT, Status.PASS, f"goodput {goodput:g}/s >= {minimum:g}/s", value, ref)
+        return Reading(GOODPUT, Status.FAIL, f"goodput {goodput:g}/s < {minimum:g}/s", goodput,
+                       run.ref(name))
+    return Reading(GOODPUT, Status.PASS, f"goodput {goodput:g}/s >= {minimum:g}/s", goodput,
+                   run.ref(name))
 
 
 #: The ``percentile`` of the readings that are not percentiles.
